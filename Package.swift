@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "layerpack",
+    products: [
+        .executable(name: "layerpack", targets: ["layerpack"]),
+        .library(name: "LayerpackCore", targets: ["LayerpackCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries, each wrapped once. Flags come from pkg-config; the apt package is named for `swift build`'s hint.
+        .systemLibrary(name: "CLibzip", pkgConfig: "libzip", providers: [.apt(["libzip-dev"])]),
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibcurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+
+        // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto.
+        .target(name: "Hashing", dependencies: ["CLibcrypto"]),
+        // A small AWS client: SigV4, SDK-style configuration, retries, S3 and Lambda over libcurl.
+        .target(name: "AWSClient", dependencies: ["Hashing", "CLibcurl"]),
+        // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.
+        .target(
+            name: "LayerpackCore",
+            dependencies: ["Hashing", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
+            plugins: ["EmbedTemplates"]
+        ),
+        // The command line: parses, calls LayerpackCore, prints.
+        .executableTarget(
+            name: "layerpack",
+            dependencies: ["LayerpackCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // templates/ is the one source of truth for layouts and scaffolds; this plugin embeds it into LayerpackCore.
+        .executableTarget(name: "embed-templates"),
+        .plugin(name: "EmbedTemplates", capability: .buildTool(), dependencies: ["embed-templates"]),
+
+        // Test helpers shared by the test targets: the moto_server harness, temporary folders.
+        .target(name: "TestSupport", dependencies: ["AWSClient"], path: "Tests/TestSupport"),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "AWSClientTests", dependencies: ["AWSClient", "Hashing", "TestSupport"]),
+        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Placeholder: the AWS client is being written.

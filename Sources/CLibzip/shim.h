@@ -1,0 +1,2 @@
+// libzip, imported by Sources/LayerpackCore/Archive only.
+#include <zip.h>
