@@ -1,7 +1,69 @@
 import ArgumentParser
+import Foundation
 import LayerpackCore
 
 @main
 struct Layerpack: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "layerpack")
+    static let configuration = CommandConfiguration(
+        commandName: "layerpack",
+        abstract: "Package AWS Lambda layers into deterministic zips and publish them only when they change.",
+        discussion: """
+        Reads layerpack.yml (keys as Terraform's aws_lambda_layer_version, plus layout, sources, exclude, \
+        symlinks and compression_level). Exit status: 0 success; 1 `check` found the sources changed; \
+        2 an error (bad config, unreadable file, AWS error); 64 a usage error.
+        """,
+        version: "0.1.0",
+        subcommands: [Build.self, Hash.self, Check.self, Init.self]
+    )
+}
+
+/// Options every layer command takes.
+struct LayerOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("config")], help: "The config file (default: ./layerpack.yml).")
+    var config: String = LayerConfig.defaultFileName
+
+    @Flag(help: "Print one JSON object on stdout instead of text.")
+    var json = false
+
+    func loadPlan() throws -> LayerPlan {
+        try LayerPlan(config: try LayerConfig.load(path: config))
+    }
+}
+
+/// Runs a command body, turning layerpack's errors into one paragraph on stderr and exit status 2.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        Console.error("\(error)")
+        throw ExitCode(2)
+    }
+}
+
+enum Console {
+    /// A result, for scripts to capture.
+    static func result(_ line: String) { print(line) }
+
+    static func progress(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+    static func error(_ message: String) {
+        let text = message.hasPrefix("error:") || message.contains(": error: ") ? message : "error: \(message)"
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// One JSON object with sorted keys on stdout.
+    static func json(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// `path` relative to the current folder when it is inside it.
+    static func display(_ path: String) -> String {
+        let current = FileManager.default.currentDirectoryPath
+        return path.hasPrefix(current + "/") ? String(path.dropFirst(current.count + 1)) : path
+    }
 }

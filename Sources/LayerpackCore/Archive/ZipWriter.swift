@@ -1,0 +1,178 @@
+internal import CLibzip
+import Foundation
+import Hashing
+
+/// An entry's bytes as the zip stores them, with what the zip's headers and our lock file need.
+struct EntryPayload: Sendable {
+    enum Method: Sendable { case store, deflate }
+
+    let method: Method
+    let crc: UInt32
+    let uncompressedSize: Int
+    /// The bytes written into the archive: the content itself when stored, raw DEFLATE otherwise.
+    let bytes: [UInt8]
+    /// SHA-256 of the uncompressed content.
+    let contentDigest: Digest
+}
+
+/// Writes a zip with libzip from entries whose bytes are already compressed, so libzip only lays out
+/// headers and data. Each entry gets a fixed timestamp and a normalised Unix mode.
+///
+/// libzip pulls every entry's data when the archive is closed, in the order entries were added; the
+/// `load` closure of an entry runs then, so only one entry's bytes are held by the writer at a time.
+final class ZipWriter {
+    private var archive: OpaquePointer?
+    private let path: String
+    private var sources: [EntrySource] = []
+
+    /// DOS date and time of every entry: 1980-01-01 00:00:00, the earliest a zip can say.
+    static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1
+    static let dosTime: UInt16 = 0
+
+    /// Starts a new archive at `path`; nothing is written there until `close()`.
+    init(path: String) throws {
+        // libzip turns DOS times into time_t and back through local time; in UTC that round trip is exact.
+        ZipWriter.useUTC()
+        var code: Int32 = 0
+        guard let archive = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &code) else {
+            var error = zip_error_t()
+            zip_error_init_with_code(&error, code)
+            defer { zip_error_fini(&error) }
+            throw BuildError.archive(path: path, reason: String(cString: zip_error_strerror(&error)))
+        }
+        self.archive = archive
+        self.path = path
+    }
+
+    deinit {
+        if let archive { zip_discard(archive) }
+    }
+
+    func add(name: String, mode: UInt32, method: EntryPayload.Method, load: @escaping () throws -> EntryPayload) throws {
+        guard let archive else { preconditionFailure("entry added to a closed ZipWriter") }
+        let entry = EntrySource(load: load)
+        let context = Unmanaged.passRetained(entry).toOpaque()
+        guard let source = zip_source_function(archive, entrySourceCallback, context) else {
+            Unmanaged<EntrySource>.fromOpaque(context).release()
+            throw failure(archive)
+        }
+        let index = zip_file_add(archive, name, source, zip_flags_t(ZIP_FL_ENC_UTF_8))
+        guard index >= 0 else {
+            zip_source_free(source)
+            throw failure(archive)
+        }
+        let entryIndex = zip_uint64_t(index)
+        // A stored entry must say so, or libzip would deflate it; a deflated one is passed through as is.
+        let compression = method == .store ? ZIP_CM_STORE : ZIP_CM_DEFLATE
+        guard zip_set_file_compression(archive, entryIndex, compression, 0) == 0,
+              zip_file_set_dostime(archive, entryIndex, ZipWriter.dosTime, ZipWriter.dosDate, 0) == 0,
+              zip_file_set_external_attributes(archive, entryIndex, 0, zip_uint8_t(ZIP_OPSYS_UNIX), mode << 16) == 0
+        else { throw failure(archive) }
+        sources.append(entry)
+    }
+
+    /// Writes the archive. libzip writes to a temporary file beside `path` and renames it into place.
+    func close() throws {
+        guard let archive else { return }
+        if zip_close(archive) != 0 {
+            let error = sources.lazy.compactMap(\.error).first ?? failure(archive)
+            zip_discard(archive)
+            self.archive = nil
+            throw error
+        }
+        self.archive = nil
+    }
+
+    private func failure(_ archive: OpaquePointer) -> BuildError {
+        BuildError.archive(path: path, reason: String(cString: zip_strerror(archive)))
+    }
+
+    private static let utc: Void = {
+        setenv("TZ", "UTC", 1)
+        tzset()
+    }()
+
+    static func useUTC() { _ = utc }
+}
+
+/// The state behind one libzip source: loads the payload when libzip first asks, hands out its
+/// bytes, and lets them go once libzip has read them.
+private final class EntrySource {
+    let load: () throws -> EntryPayload
+    var payload: EntryPayload?
+    var stat: (method: EntryPayload.Method, crc: UInt32, size: Int, compressedSize: Int)?
+    var offset = 0
+    var error: Error?
+    var zipError = zip_error_t()
+
+    init(load: @escaping () throws -> EntryPayload) {
+        self.load = load
+        zip_error_init(&zipError)
+    }
+
+    deinit { zip_error_fini(&zipError) }
+
+    /// Loads the payload unless what is asked for is already here (the stat, or the bytes too).
+    func ensureLoaded(bytes: Bool) -> Bool {
+        if stat != nil && (!bytes || payload != nil) { return true }
+        do {
+            let payload = try load()
+            self.payload = payload
+            stat = (payload.method, payload.crc, payload.uncompressedSize, payload.bytes.count)
+            return true
+        } catch {
+            self.error = error
+            zip_error_set(&zipError, ZIP_ER_READ, 0)
+            return false
+        }
+    }
+}
+
+private let supportedCommands: zip_int64_t = [ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE, ZIP_SOURCE_STAT,
+                                              ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, ZIP_SOURCE_SUPPORTS]
+    .reduce(0) { $0 | (zip_int64_t(1) << zip_int64_t($1.rawValue)) }
+
+private let entrySourceCallback: zip_source_callback = { context, data, length, command in
+    let entry = Unmanaged<EntrySource>.fromOpaque(context!).takeUnretainedValue()
+    switch command {
+    case ZIP_SOURCE_SUPPORTS:
+        return supportedCommands
+    case ZIP_SOURCE_STAT:
+        guard entry.ensureLoaded(bytes: false), let stat = entry.stat, let data else { return -1 }
+        let out = data.assumingMemoryBound(to: zip_stat_t.self)
+        zip_stat_init(out)
+        out.pointee.valid = zip_uint64_t(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC)
+        out.pointee.size = zip_uint64_t(stat.size)
+        out.pointee.comp_size = zip_uint64_t(stat.compressedSize)
+        out.pointee.comp_method = zip_uint16_t(stat.method == .store ? ZIP_CM_STORE : ZIP_CM_DEFLATE)
+        out.pointee.crc = stat.crc
+        return zip_int64_t(MemoryLayout<zip_stat_t>.size)
+    case ZIP_SOURCE_OPEN:
+        guard entry.ensureLoaded(bytes: true) else { return -1 }
+        entry.offset = 0
+        return 0
+    case ZIP_SOURCE_READ:
+        guard let payload = entry.payload, let data else {
+            zip_error_set(&entry.zipError, ZIP_ER_INTERNAL, 0)
+            return -1
+        }
+        let count = min(Int(length), payload.bytes.count - entry.offset)
+        guard count > 0 else { return 0 }
+        payload.bytes.withUnsafeBytes { bytes in
+            data.copyMemory(from: bytes.baseAddress! + entry.offset, byteCount: count)
+        }
+        entry.offset += count
+        return zip_int64_t(count)
+    case ZIP_SOURCE_CLOSE:
+        entry.payload = nil
+        return 0
+    case ZIP_SOURCE_ERROR:
+        return zip_error_to_data(&entry.zipError, data, length)
+    case ZIP_SOURCE_FREE:
+        Unmanaged<EntrySource>.fromOpaque(context!).release()
+        return 0
+    default:
+        zip_error_set(&entry.zipError, ZIP_ER_OPNOTSUPP, 0)
+        return -1
+    }
+}

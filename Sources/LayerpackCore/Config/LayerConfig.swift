@@ -1,0 +1,371 @@
+import Foundation
+import Yams
+
+/// A validated `layerpack.yml`. Keys are the Terraform resource's argument names plus the packaging keys
+/// (`layout`, `sources`, `exclude`, `symlinks`, `compression_level`).
+public struct LayerConfig: Sendable {
+    /// One entry of `sources:`.
+    public struct Source: Sendable, Equatable {
+        /// The path as the config writes it.
+        public let path: String
+        /// The absolute path, resolved against the config file's folder.
+        public let resolvedPath: String
+        /// The zip path a folder's contents go under (`""` is the zip root), or a file's parent folder.
+        public let destination: String
+        /// True when `to:` names the exact zip path of a file source.
+        public let destinationIsExact: Bool
+        public let line: Int
+    }
+
+    public enum SymlinkPolicy: String, Sendable, CaseIterable {
+        /// A link resolving inside its source root is stored as what it points to.
+        case follow
+        /// A link resolving inside its source root is stored as a link.
+        case preserve
+    }
+
+    /// The config file as the user named it, for messages.
+    public let file: String
+    /// The absolute folder of the config file; relative paths in the config resolve against it.
+    public let directory: String
+
+    public let layerName: String
+    public let description: String?
+    public let licenseInfo: String?
+    public let compatibleRuntimes: [String]
+    public let compatibleArchitectures: [String]
+    /// The absolute path `build` writes the zip to.
+    public let filename: String
+    public let s3Bucket: String?
+    public let s3Key: String?
+    public let s3ObjectVersion: String?
+    public let skipDestroy: Bool
+    public let sourceCodeHash: String?
+
+    public let layout: Catalog.Layout
+    public let sources: [Source]
+    public let exclude: [String]
+    public let symlinks: SymlinkPolicy
+    public let compressionLevel: Int
+
+    /// The lock file: the config's name with `.lock` for its extension, beside it (`layerpack.lock`).
+    public var lockFilePath: String {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent(URL(fileURLWithPath: file).lastPathComponent)
+        return url.deletingPathExtension().appendingPathExtension("lock").path
+    }
+
+    public static let defaultFileName = "layerpack.yml"
+    public static let defaultCompressionLevel = 6
+    /// Always excluded, whatever `exclude` says.
+    public static let defaultExcludes = ["**/__pycache__/", "**/*.pyc", "**/.DS_Store", "**/.git/"]
+
+    static let limits = (runtimes: 15, architectures: 2, description: 256, licenseInfo: 512, layerName: 140)
+
+    static let knownKeys = [
+        "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
+        "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
+        "layout", "sources", "exclude", "symlinks", "compression_level",
+    ]
+
+    /// Reads and validates the config at `path` (relative to the current folder, or absolute).
+    public static func load(path: String, catalog: Catalog = .standard) throws -> LayerConfig {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw ConfigError.notFound(path: path)
+        }
+        let text: String
+        do { text = try String(contentsOfFile: absolute, encoding: .utf8) } catch {
+            throw ConfigError.unreadable(path: path, reason: "it is not readable UTF-8 text")
+        }
+        return try parse(text, file: path, directory: URL(fileURLWithPath: absolute).deletingLastPathComponent().path, catalog: catalog)
+    }
+
+    /// Validates config text; `file` names it in messages and `directory` anchors its relative paths.
+    public static func parse(_ text: String, file: String, directory: String, catalog: Catalog = .standard) throws -> LayerConfig {
+        var reader = try Reader(text: text, file: file)
+        return try reader.read(directory: directory, catalog: catalog)
+    }
+}
+
+/// Walks the YAML node tree key by key, so every error can name its line.
+private struct Reader {
+    let file: String
+    let root: Node.Mapping
+    var lines: [String: Int] = [:]
+
+    init(text: String, file: String) throws {
+        self.file = file
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch let error as YamlError {
+            throw Reader.syntaxError(error, file: file)
+        }
+        guard let node else { throw ConfigError.missingKey(file: file, key: "layer_name", hint: "The config is empty; `layerpack init` writes a starter one.") }
+        guard case .mapping(let mapping) = node else { throw ConfigError.notAMapping(file: file) }
+        root = mapping
+        for (key, _) in mapping {
+            let name = key.string ?? "\(key)"
+            let line = Reader.line(of: key)
+            guard LayerConfig.knownKeys.contains(name) else {
+                throw ConfigError.unknownKey(file: file, line: line, key: name,
+                                             suggestion: closestMatch(to: name, in: LayerConfig.knownKeys),
+                                             accepted: LayerConfig.knownKeys)
+            }
+            lines[name] = line
+        }
+    }
+
+    static func line(of node: Node) -> Int { node.mark?.line ?? 1 }
+
+    static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let detail = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
+            return .syntax(file: file, line: mark.line, column: mark.column, problem: detail)
+        default:
+            return .syntax(file: file, line: 1, column: 1, problem: "\(error)")
+        }
+    }
+
+    func line(_ key: String) -> Int { lines[key] ?? 1 }
+
+    /// The value of `key`, or nil when it is absent or null.
+    func value(_ key: String) -> Node? {
+        guard let node = root[Node(key)] else { return nil }
+        if case .scalar(let scalar) = node, scalar.style == .plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+            return nil
+        }
+        return node
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let node = value(key) else { return nil }
+        guard case .scalar(let scalar) = node else { throw ConfigError.wrongType(file: file, line: line(key), key: key, expected: "a single text value") }
+        return scalar.string
+    }
+
+    func strings(_ key: String, example: String) throws -> [String]? {
+        guard let node = value(key) else { return nil }
+        guard case .sequence(let sequence) = node else {
+            throw ConfigError.wrongType(file: file, line: line(key), key: key, expected: "a list, such as `\(key): \(example)`")
+        }
+        return try sequence.map { item in
+            guard case .scalar(let scalar) = item else {
+                throw ConfigError.wrongType(file: file, line: Reader.line(of: item), key: key, expected: "a list of text values, such as `\(key): \(example)`")
+            }
+            return scalar.string
+        }
+    }
+
+    mutating func read(directory: String, catalog: Catalog) throws -> LayerConfig {
+        // layer_name
+        guard let layerName = try string("layer_name") else {
+            throw ConfigError.missingKey(file: file, key: "layer_name", hint: "Add e.g. `layer_name: shared-deps` (letters, digits, `-` and `_`, up to 140 characters).")
+        }
+        let nameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+        if layerName.isEmpty || layerName.count > LayerConfig.limits.layerName || !layerName.allSatisfy(nameCharacters.contains) {
+            throw ConfigError.invalidValue(file: file, line: line("layer_name"), key: "layer_name", value: layerName,
+                                           accepted: "A layer name is 1 to 140 letters, digits, `-` or `_`.")
+        }
+
+        // description, license_info
+        let description = try string("description")
+        if let description, description.count > LayerConfig.limits.description {
+            throw ConfigError.tooLong(file: file, line: line("description"), key: "description", length: description.count, limit: LayerConfig.limits.description)
+        }
+        let licenseInfo = try string("license_info")
+        if let licenseInfo, licenseInfo.count > LayerConfig.limits.licenseInfo {
+            throw ConfigError.tooLong(file: file, line: line("license_info"), key: "license_info", length: licenseInfo.count, limit: LayerConfig.limits.licenseInfo)
+        }
+
+        // compatible_runtimes, compatible_architectures
+        let runtimes = uniqued(try strings("compatible_runtimes", example: "[python3.12, python3.13]") ?? [])
+        if runtimes.count > LayerConfig.limits.runtimes {
+            throw ConfigError.tooMany(file: file, line: line("compatible_runtimes"), key: "compatible_runtimes", count: runtimes.count, limit: LayerConfig.limits.runtimes)
+        }
+        for runtime in runtimes where catalog.layout(forRuntime: runtime) == nil {
+            let suggestion = closestMatch(to: runtime, in: catalog.runtimes).map { "Did you mean `\($0)`? " } ?? ""
+            throw ConfigError.invalidValue(file: file, line: line("compatible_runtimes"), key: "compatible_runtimes", value: runtime,
+                                           accepted: "\(suggestion)Lambda's runtimes are: \(catalog.runtimes.joined(separator: ", ")).")
+        }
+        let architectures = uniqued(try strings("compatible_architectures", example: "[x86_64, arm64]") ?? [])
+        if architectures.count > LayerConfig.limits.architectures {
+            throw ConfigError.tooMany(file: file, line: line("compatible_architectures"), key: "compatible_architectures", count: architectures.count, limit: LayerConfig.limits.architectures)
+        }
+        for architecture in architectures where !catalog.architectures.contains(architecture) {
+            throw ConfigError.invalidValue(file: file, line: line("compatible_architectures"), key: "compatible_architectures", value: architecture,
+                                           accepted: "Accepted: \(catalog.architectures.map { "`\($0)`" }.joined(separator: ", ")).")
+        }
+
+        // filename and the S3 location
+        let filename = try string("filename") ?? "dist/\(layerName).zip"
+        let s3Bucket = try string("s3_bucket")
+        let s3Key = try string("s3_key")
+        let s3ObjectVersion = try string("s3_object_version")
+        for key in ["s3_key", "s3_object_version"] where value(key) != nil && s3Bucket == nil {
+            throw ConfigError.requires(file: file, line: line(key), key: key, other: "s3_bucket")
+        }
+        if s3ObjectVersion != nil && s3Key == nil {
+            throw ConfigError.requires(file: file, line: line("s3_object_version"), key: "s3_object_version", other: "s3_key")
+        }
+        let skipDestroy = try bool("skip_destroy") ?? false
+        let sourceCodeHash = try string("source_code_hash")
+        if let sourceCodeHash, Data(base64Encoded: sourceCodeHash)?.count != 32 {
+            throw ConfigError.invalidValue(file: file, line: line("source_code_hash"), key: "source_code_hash", value: sourceCodeHash,
+                                           accepted: "It must be the base64 of a SHA-256 (44 characters), as Terraform's `filebase64sha256(\"layer.zip\")` or `layerpack hash FILE` prints it.")
+        }
+
+        // packaging keys
+        let layout = try resolveLayout(runtimes: runtimes, catalog: catalog)
+        let rubyVersion = rubyVersion(of: runtimes, catalog: catalog)
+        let exclude = try strings("exclude", example: "[\"**/tests/**\"]") ?? []
+        let symlinksValue = try string("symlinks") ?? LayerConfig.SymlinkPolicy.follow.rawValue
+        guard let symlinks = LayerConfig.SymlinkPolicy(rawValue: symlinksValue) else {
+            throw ConfigError.invalidValue(file: file, line: line("symlinks"), key: "symlinks", value: symlinksValue,
+                                           accepted: "Accepted: `follow` (store what a link points to) or `preserve` (store the link).")
+        }
+        let compressionLevel = try integer("compression_level", range: 0...9) ?? LayerConfig.defaultCompressionLevel
+        let sources = try readSources(directory: directory, layout: layout, rubyVersion: rubyVersion,
+                                      publishesExistingObject: s3Bucket != nil && s3Key != nil)
+
+        return LayerConfig(
+            file: file, directory: directory, layerName: layerName, description: description, licenseInfo: licenseInfo,
+            compatibleRuntimes: runtimes, compatibleArchitectures: architectures,
+            filename: absolutePath(filename, in: directory),
+            s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
+            skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash,
+            layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel)
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let node = value(key) else { return nil }
+        guard case .scalar(let scalar) = node, let value = Bool.construct(from: scalar) else {
+            throw ConfigError.wrongType(file: file, line: line(key), key: key, expected: "`true` or `false`")
+        }
+        return value
+    }
+
+    func integer(_ key: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let node = value(key) else { return nil }
+        guard case .scalar(let scalar) = node, let value = Int(scalar.string), range.contains(value) else {
+            throw ConfigError.wrongType(file: file, line: line(key), key: key, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func resolveLayout(runtimes: [String], catalog: Catalog) throws -> Catalog.Layout {
+        if let name = try string("layout") {
+            guard let layout = catalog.layout(named: name) else {
+                throw ConfigError.invalidValue(file: file, line: line("layout"), key: "layout", value: name,
+                                               accepted: "Accepted: \(catalog.layoutNames.map { "`\($0)`" }.joined(separator: ", ")).")
+            }
+            return layout
+        }
+        let families = uniqued(runtimes.compactMap { catalog.layout(forRuntime: $0)?.name })
+        if families.count == 1, let layout = catalog.layout(named: families[0]) { return layout }
+        let reason = families.isEmpty
+            ? "There is no `layout:` and no `compatible_runtimes` to infer it from."
+            : "`compatible_runtimes` mixes the \(families.map { "`\($0)`" }.joined(separator: " and ")) families, so the layout cannot be inferred."
+        throw ConfigError.layoutNeeded(file: file, reason: reason, accepted: catalog.layoutNames)
+    }
+
+    /// `3.3.0` for ruby3.3; nil when the ruby runtimes are absent or disagree.
+    func rubyVersion(of runtimes: [String], catalog: Catalog) -> String? {
+        let versions = uniqued(runtimes.filter { catalog.layout(forRuntime: $0)?.name == "ruby" }.map { "\($0.dropFirst("ruby".count)).0" })
+        return versions.count == 1 ? versions[0] : nil
+    }
+
+    func readSources(directory: String, layout: Catalog.Layout, rubyVersion: String?, publishesExistingObject: Bool) throws -> [LayerConfig.Source] {
+        guard let node = value("sources") else {
+            if publishesExistingObject { return [] }
+            throw ConfigError.missingKey(file: file, key: "sources", hint: "List the folders and files that go into the layer, e.g. `sources: [build/python]`.")
+        }
+        guard case .sequence(let items) = node else {
+            throw ConfigError.wrongType(file: file, line: line("sources"), key: "sources", expected: "a list of paths or `{path: ..., to: ...}` entries")
+        }
+        return try items.map { item in
+            let itemLine = Reader.line(of: item)
+            var path: String
+            var to: String?
+            switch item {
+            case .scalar(let scalar):
+                path = scalar.string
+            case .mapping(let mapping):
+                for (key, _) in mapping where !["path", "to"].contains(key.string ?? "") {
+                    let name = key.string ?? "\(key)"
+                    throw ConfigError.unknownKey(file: file, line: Reader.line(of: key), key: "sources: \(name)",
+                                                 suggestion: closestMatch(to: name, in: ["path", "to"]).map { "sources: \($0)" }, accepted: ["path", "to"])
+                }
+                guard let value = mapping["path"]?.string, !value.isEmpty else {
+                    throw ConfigError.wrongType(file: file, line: itemLine, key: "sources", expected: "an entry with a `path:`, such as `{path: vendor/tool, to: bin/tool}`")
+                }
+                path = value
+                to = mapping["to"]?.string
+            default:
+                throw ConfigError.wrongType(file: file, line: itemLine, key: "sources", expected: "a list of paths or `{path: ..., to: ...}` entries")
+            }
+            let resolved = absolutePath(path, in: directory)
+            guard FileManager.default.fileExists(atPath: resolved) else {
+                throw ConfigError.sourceMissing(file: file, line: itemLine, path: path, resolved: resolved)
+            }
+            if let to {
+                let trimmed = to.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+                let segments = trimmed.split(separator: "/")
+                if to.hasPrefix("/") || segments.contains("..") || segments.contains(".") || to.contains("\\") {
+                    throw ConfigError.invalidValue(file: file, line: itemLine, key: "to", value: to,
+                                                   accepted: "`to:` is a path inside the zip, relative to its root, without `.`, `..` or a leading `/` (e.g. `bin/tool`).")
+                }
+                return LayerConfig.Source(path: path, resolvedPath: resolved, destination: trimmed,
+                                          destinationIsExact: !to.hasSuffix("/") && !trimmed.isEmpty, line: itemLine)
+            }
+            var prefix = layout.prefix
+            if prefix.contains("{ruby_version}") {
+                guard let rubyVersion else {
+                    throw ConfigError.destinationNeeded(file: file, line: itemLine, path: path,
+                        reason: "the `ruby` layout puts gems under `ruby/gems/X.Y.0/`, and X.Y comes from exactly one ruby runtime in `compatible_runtimes`. List one ruby runtime, or write `{path: \(path), to: ruby/gems/3.3.0}`.")
+                }
+                prefix = prefix.replacingOccurrences(of: "{ruby_version}", with: rubyVersion)
+            }
+            return LayerConfig.Source(path: path, resolvedPath: resolved, destination: String(prefix.trimmingSuffix("/")),
+                                      destinationIsExact: false, line: itemLine)
+        }
+    }
+}
+
+func absolutePath(_ path: String, in directory: String) -> String {
+    let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: directory).appendingPathComponent(path)
+    return url.standardizedFileURL.path
+}
+
+func uniqued(_ values: [String]) -> [String] {
+    var seen = Set<String>()
+    return values.filter { seen.insert($0).inserted }
+}
+
+/// The candidate nearest to `word` by edit distance, when it is near enough to be a likely typo.
+func closestMatch(to word: String, in candidates: [String]) -> String? {
+    func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var current = [i + 1]
+            for (j, cb) in b.enumerated() {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (ca == cb ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+    let target = Array(word.lowercased())
+    let scored = candidates.map { ($0, distance(target, Array($0.lowercased()))) }
+    guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+    return best.1 <= max(2, word.count / 3) ? best.0 : nil
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> Substring {
+        var result = Substring(self)
+        while result.hasSuffix(suffix) { result = result.dropLast(suffix.count) }
+        return result
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import LayerpackCore
+
+struct Build: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the layer zip and layerpack.lock.",
+        discussion: "Writes the zip to `filename` (default dist/<layer_name>.zip) or --output, and the lock file beside the config, each through a temporary file renamed into place.")
+
+    @OptionGroup var options: LayerOptions
+
+    @Option(name: [.short, .long], help: "Write the zip here instead of the config's `filename`.")
+    var output: String?
+
+    func run() throws {
+        try reportingErrors {
+            let plan = try options.loadPlan()
+            Console.progress("Packing \(plan.entries.count) files (\(plan.totalSize) bytes) for layer \(plan.config.layerName)")
+            let result = try LayerBuilder.build(plan, output: output)
+            Console.progress("Wrote \(Console.display(result.filename)) and \(Console.display(plan.config.lockFilePath))")
+            if options.json {
+                try Console.json(BuildSummary(result))
+            } else {
+                Console.result("filename: \(Console.display(result.filename))")
+                Console.result("source_code_hash: \(result.sourceCodeHash)")
+                Console.result("source_code_size: \(result.sourceCodeSize)")
+                Console.result("file_count: \(result.fileCount)")
+            }
+        }
+    }
+}
+
+struct BuildSummary: Encodable {
+    let layerName: String
+    let filename: String
+    let sourceCodeHash: String
+    let sourceCodeSize: Int64
+    let fileCount: Int
+    let unzippedSize: Int64
+
+    init(_ result: BuildResult) {
+        layerName = result.layerName
+        filename = result.filename
+        sourceCodeHash = result.sourceCodeHash
+        sourceCodeSize = result.sourceCodeSize
+        fileCount = result.fileCount
+        unzippedSize = result.unzippedSize
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import LayerpackCore
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 when the sources still match layerpack.lock, 1 when they changed (a pre-commit hook).",
+        discussion: "Lists each added, removed and changed zip path. Writes nothing. Errors exit 2.")
+
+    @OptionGroup var options: LayerOptions
+
+    func run() throws {
+        let report = try reportingErrors { try LayerCheck.run(try options.loadPlan()) }
+        if options.json {
+            try Console.json(CheckSummary(report))
+        } else if report.isClean {
+            Console.result("\(Console.display(report.lockFile)) matches the sources.")
+        } else if report.lockMissing {
+            Console.result("There is no \(Console.display(report.lockFile)) yet.")
+        } else {
+            Console.result("\(Console.display(report.lockFile)) does not match the sources:")
+            for path in report.added { Console.result("  added    \(path)") }
+            for path in report.removed { Console.result("  removed  \(path)") }
+            for path in report.changed { Console.result("  changed  \(path)") }
+            for setting in report.settings { Console.result("  setting  \(setting)") }
+        }
+        if !report.isClean {
+            Console.progress("Run `layerpack build` to rebuild the layer and update the lock file.")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct CheckSummary: Encodable {
+    let clean: Bool
+    let lockFile: String
+    let lockMissing: Bool
+    let added: [String]
+    let removed: [String]
+    let changed: [String]
+    let settings: [String]
+
+    init(_ report: CheckReport) {
+        clean = report.isClean
+        lockFile = report.lockFile
+        lockMissing = report.lockMissing
+        added = report.added
+        removed = report.removed
+        changed = report.changed
+        settings = report.settings
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Hashing
+import LayerpackCore
+
+struct Hash: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the layer's source_code_hash without writing anything, or the hash of FILE.",
+        discussion: "The hash is the standard base64 of the SHA-256 of the zip: Terraform's filebase64sha256() and Lambda's CodeSha256.")
+
+    @OptionGroup var options: LayerOptions
+
+    @Argument(help: "Any file: print the base64 SHA-256 of its bytes.")
+    var file: String?
+
+    func run() throws {
+        try reportingErrors {
+            if let file {
+                let hash = try SHA256.hash(fileAt: file).base64
+                if options.json { try Console.json(["filename": file, "source_code_hash": hash]) } else { Console.result(hash) }
+                return
+            }
+            let result = try LayerBuilder.dryRun(try options.loadPlan())
+            if options.json { try Console.json(BuildSummary(result)) } else { Console.result(result.sourceCodeHash) }
+        }
+    }
+}
