@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+
+/// The `layerpack` binary SwiftPM built beside this test bundle.
+private let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("layerpack").path
+private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+private struct Outcome {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+private func layerpack(_ arguments: [String], in folder: String, environment extra: [String: String] = [:]) throws -> Outcome {
+    try #require(FileManager.default.isExecutableFile(atPath: binary), "the layerpack binary is missing at \(binary)")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: folder)
+    process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// A copy of a fixture in a fresh temporary folder, removed afterwards.
+private final class FixtureCopy {
+    let path: String
+
+    init(_ name: String) throws {
+        path = NSTemporaryDirectory() + "/layerpack-cli-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: fixtures + "/" + name, toPath: path)
+        try? FileManager.default.removeItem(atPath: path + "/dist")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite struct CLI {
+    @Test func buildPrintsResultsOnStdoutAndProgressOnStderr() throws {
+        let layer = try FixtureCopy("python-layer")
+        let outcome = try layerpack(["build"], in: layer.path)
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout == """
+            filename: dist/greeting-deps.zip
+            source_code_hash: dTpLxKKBuwitxuSnFK83UjIFlmDgEEllmGdXEZH/gPE=
+            source_code_size: 637
+            file_count: 3
+
+            """)
+        #expect(outcome.stderr.contains("Packing 3 files"))
+    }
+
+    @Test func buildJSONHasTheSeedsAttributes() throws {
+        let layer = try FixtureCopy("python-layer")
+        let outcome = try layerpack(["build", "--json"], in: layer.path)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        #expect(object["layer_name"] as? String == "greeting-deps")
+        #expect(object["source_code_hash"] as? String == "dTpLxKKBuwitxuSnFK83UjIFlmDgEEllmGdXEZH/gPE=")
+        #expect(object["source_code_size"] as? Int == 637)
+        #expect(object["file_count"] as? Int == 3)
+        #expect((object["filename"] as? String)?.hasSuffix("/dist/greeting-deps.zip") == true)
+    }
+
+    @Test func hashOfAFileAndOfTheLayer() throws {
+        let layer = try FixtureCopy("python-layer")
+        let layerHash = try layerpack(["hash"], in: layer.path)
+        #expect(layerHash.stdout == "dTpLxKKBuwitxuSnFK83UjIFlmDgEEllmGdXEZH/gPE=\n")
+        #expect(!FileManager.default.fileExists(atPath: layer.path + "/dist"))
+        let fileHash = try layerpack(["hash", "layerpack.yml"], in: layer.path)
+        let expected = try layerpackShell("openssl dgst -sha256 -binary layerpack.yml | base64", in: layer.path)
+        #expect(fileHash.stdout == expected)
+    }
+
+    @Test func sameHashInEveryTimeZone() throws {
+        let layer = try FixtureCopy("python-layer")
+        for zone in ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Kiritimati"] {
+            let outcome = try layerpack(["hash"], in: layer.path, environment: ["TZ": zone, "LC_ALL": "C"])
+            #expect(outcome.stdout == "dTpLxKKBuwitxuSnFK83UjIFlmDgEEllmGdXEZH/gPE=\n", "TZ=\(zone)")
+        }
+    }
+
+    @Test func checkExitCodes() throws {
+        let layer = try FixtureCopy("python-layer")
+        // The committed lock matches the fixture.
+        let clean = try layerpack(["check"], in: layer.path)
+        #expect(clean.status == 0)
+        #expect(clean.stdout == "layerpack.lock matches the sources.\n")
+
+        try Data("# changed\n".utf8).write(to: URL(fileURLWithPath: layer.path + "/site-packages/greeting/core.py"))
+        try Data("new\n".utf8).write(to: URL(fileURLWithPath: layer.path + "/site-packages/greeting/extra.py"))
+        let drift = try layerpack(["check"], in: layer.path)
+        #expect(drift.status == 1)
+        #expect(drift.stdout == """
+            layerpack.lock does not match the sources:
+              added    python/greeting/extra.py
+              changed  python/greeting/core.py
+
+            """)
+        #expect(drift.stderr.contains("layerpack build"))
+
+        let json = try layerpack(["check", "--json"], in: layer.path)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["clean"] as? Bool == false)
+        #expect(object["changed"] as? [String] == ["python/greeting/core.py"])
+
+        let broken = try layerpack(["check", "--config", "absent.yml"], in: layer.path)
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("absent.yml"))
+        #expect(broken.stdout.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("unknown-key.yml", "unknown-key.yml:3: error: Unknown key `compatible_runtime`. Did you mean `compatible_runtimes`?"),
+        ("bad-runtime.yml", "bad-runtime.yml:2: error: `python3.99` is not a valid `compatible_runtimes`."),
+        ("syntax-error.yml", "syntax-error.yml:3:"),
+        ("missing-source.yml", "missing-source.yml:4: error: The source `not-built-yet` does not exist"),
+        ("s3-key-without-bucket.yml", "s3-key-without-bucket.yml:4: error: `s3_key` needs `s3_bucket` to be set as well."),
+    ])
+    func badConfigsGetOneParagraphAndStatus2(_ file: String, _ expected: String) throws {
+        let outcome = try layerpack(["build", "--config", "Fixtures/bad-configs/\(file)"], in: fixtures + "/..")
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.hasPrefix("Fixtures/bad-configs/" + expected), "\(outcome.stderr)")
+        #expect(outcome.stderr.split(separator: "\n").count == 1)
+        #expect(!outcome.stderr.contains("Fatal error"))
+        #expect(outcome.stdout.isEmpty)
+    }
+
+    @Test func initWritesAScaffoldOnceAndItBuilds() throws {
+        let folder = NSTemporaryDirectory() + "/layerpack-init-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/build/python/pkg", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Data("x = 1\n".utf8).write(to: URL(fileURLWithPath: folder + "/build/python/pkg/mod.py"))
+        let first = try layerpack(["init", "--runtime", "python3.12", "--name", "starter"], in: folder)
+        #expect(first.status == 0)
+        let text = try String(contentsOfFile: folder + "/layerpack.yml", encoding: .utf8)
+        #expect(text.contains("layer_name: starter") && text.contains("compatible_runtimes: [python3.12]"))
+        let again = try layerpack(["init"], in: folder)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("already exists"))
+        #expect(try String(contentsOfFile: folder + "/layerpack.yml", encoding: .utf8) == text)
+        let build = try layerpack(["build"], in: folder)
+        #expect(build.status == 0)
+        #expect(build.stdout.contains("file_count: 1"))
+    }
+
+    @Test func helpListsEveryCommand() throws {
+        let golden = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("help.txt").path, encoding: .utf8)
+        let outcome = try layerpack(["--help"], in: fixtures, environment: ["COLUMNS": "80"])
+        #expect(outcome.stdout == golden)
+    }
+
+    @Test func usageErrorsExit64() throws {
+        #expect(try layerpack(["build", "--no-such-flag"], in: fixtures).status == 64)
+    }
+}
+
+private func layerpackShell(_ command: String, in folder: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    process.currentDirectoryURL = URL(fileURLWithPath: folder)
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+@testable import LayerpackCore
+
+/// A folder under the system temp folder, removed when the value goes away.
+final class TemporaryFolder {
+    let path: String
+
+    init() throws {
+        let template = NSTemporaryDirectory() + "/layerpack-test-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        guard let made = mkdtemp(&bytes) else { throw CocoaError(.fileWriteUnknown) }
+        path = URL(fileURLWithPath: String(cString: made)).resolvingSymlinksInPath().path
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func url(_ relative: String) -> String { path + "/" + relative }
+
+    @discardableResult
+    func write(_ relative: String, _ text: String, mode: Int = 0o644) throws -> String {
+        let file = url(relative)
+        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+        chmod(file, mode_t(mode))
+        return file
+    }
+
+    func symlink(_ relative: String, to target: String) throws {
+        let file = url(relative)
+        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: target)
+    }
+
+    func read(_ relative: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: url(relative))) }
+
+    func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: url(relative)) }
+
+    /// The names in a folder, hidden ones included.
+    func list(_ relative: String = "") throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: relative.isEmpty ? path : url(relative)).sorted()
+    }
+
+    func config(_ yaml: String, name: String = "layerpack.yml") throws -> LayerConfig {
+        try write(name, yaml)
+        return try LayerConfig.load(path: url(name))
+    }
+}
+
+/// The folder of the repository's `Fixtures/`.
+let fixturesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// Runs a program and returns its exit status and standard output.
+@discardableResult
+func run(_ arguments: [String], in folder: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Builds the layer for the config text in `folder` and returns the zip's bytes.
+func buildZip(_ folder: TemporaryFolder, config: String = "layerpack.yml") throws -> (result: BuildResult, bytes: Data) {
+    let plan = try LayerPlan(config: try LayerConfig.load(path: folder.url(config)))
+    let result = try LayerBuilder.build(plan)
+    return (result, try Data(contentsOf: URL(fileURLWithPath: result.filename)))
+}
+
+/// Expects `body` to throw an error whose description contains every fragment.
+func expectError(_ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected an error containing \(fragments)", sourceLocation: sourceLocation)
+    } catch {
+        let text = "\(error)"
+        for fragment in fragments where !text.contains(fragment) {
+            Issue.record("error `\(text)` lacks `\(fragment)`", sourceLocation: sourceLocation)
+        }
+    }
+}
