@@ -1,1 +1,0 @@
-// Placeholder: the AWS client is being written.

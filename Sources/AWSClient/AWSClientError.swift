@@ -1,0 +1,154 @@
+import Foundation
+
+/// Everything that can go wrong talking to AWS, phrased so the user knows what to check.
+///
+/// Descriptions never contain secrets: credentials appear only as their access key id, and not even that
+/// in most cases.
+public enum AWSClientError: Error, CustomStringConvertible, Sendable {
+    /// No connection could be made, or it broke before a full response arrived. Retryable.
+    /// `requestMayHaveReachedServer` is false only when the request certainly never left this machine
+    /// (name resolution or connect failed).
+    case connectionFailed(url: String, reason: String, requestMayHaveReachedServer: Bool)
+    /// The TLS handshake or certificate check failed. Not retried: it fails the same way again.
+    case tlsFailed(url: String, reason: String)
+    /// libcurl refused to set up a request: a bug or a broken libcurl.
+    case transportSetupFailed(reason: String)
+    /// A non-idempotent request (`operation`) was sent once and its outcome is not known: the server may
+    /// have acted on it. The caller decides whether to look and try again.
+    case requestOutcomeUnknown(operation: String, reason: String)
+    /// AWS (or the endpoint) answered with an error.
+    case service(AWSServiceError)
+    /// A success response could not be understood.
+    case invalidResponse(operation: String, reason: String)
+    case unreadableFile(path: String, reason: String)
+    case invalidArgument(name: String, value: String, expected: String)
+
+    case noCredentials(searched: [String])
+    case noRegion(searched: [String])
+    case profileNotFound(profile: String, searched: [String])
+    case unsupportedProfile(profile: String, path: String, keys: [String])
+    case malformedConfigFile(path: String, line: Int, text: String)
+    case invalidSetting(name: String, value: String, expected: String)
+    /// Fetching temporary credentials from `source` (web identity, container, EC2 metadata) failed.
+    case credentialsFetchFailed(source: String, reason: String)
+
+    /// Whether a retry might succeed: connection trouble, throttling, transient server errors.
+    public var isRetryable: Bool {
+        switch self {
+        case .connectionFailed: return true
+        case .service(let error): return error.isRetryable
+        default: return false
+        }
+    }
+
+    /// True when a request may have been acted on even though no success came back.
+    public var requestMayHaveReachedServer: Bool {
+        switch self {
+        case .connectionFailed(_, _, let reached): return reached
+        case .requestOutcomeUnknown: return true
+        default: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .connectionFailed(let url, let reason, _):
+            return "Could not reach `\(url)`: \(reason). Check the network, the endpoint URL and any proxy settings (`HTTPS_PROXY`, `NO_PROXY`)."
+        case .tlsFailed(let url, let reason):
+            return "The TLS connection to `\(url)` failed: \(reason). Check the endpoint's certificate, or point `AWS_CA_BUNDLE` at the CA bundle that signs it."
+        case .transportSetupFailed(let reason):
+            return "libcurl could not set up the request: \(reason)."
+        case .requestOutcomeUnknown(let operation, let reason):
+            return "The `\(operation)` request was sent but no answer came back (\(reason)); AWS may or may not have carried it out. Look before trying again."
+        case .service(let error):
+            return error.description
+        case .invalidResponse(let operation, let reason):
+            return "The response to `\(operation)` could not be understood: \(reason)."
+        case .unreadableFile(let path, let reason):
+            return "Could not read `\(path)`: \(reason)."
+        case .invalidArgument(let name, let value, let expected):
+            return "`\(name)` is `\(value)`, but it must be \(expected)."
+        case .noCredentials(let searched):
+            return "No AWS credentials were found. Looked in: \(searched.joined(separator: "; ")). Set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, or choose a profile that has credentials with `AWS_PROFILE`."
+        case .noRegion(let searched):
+            return "No AWS region is configured. Looked in: \(searched.joined(separator: "; ")). Set `AWS_REGION`, or add `region = …` to the profile."
+        case .profileNotFound(let profile, let searched):
+            return "The AWS profile `\(profile)` does not exist. Looked in: \(searched.joined(separator: "; ")). In the config file a profile's section is `[profile \(profile)]`; in the credentials file it is `[\(profile)]`."
+        case .unsupportedProfile(let profile, let path, let keys):
+            return "The AWS profile `\(profile)` in `\(path)` gets its credentials through \(keys.map { "`\($0)`" }.joined(separator: ", ")), which this client does not support. Export temporary credentials (for example with `aws configure export-credentials --format env`) instead."
+        case .malformedConfigFile(let path, let line, let text):
+            return "\(path):\(line): error: this line is neither a `[section]`, a `key = value` nor a comment: `\(text)`."
+        case .invalidSetting(let name, let value, let expected):
+            return "The setting `\(name)` is `\(value)`, but it must be \(expected)."
+        case .credentialsFetchFailed(let source, let reason):
+            return "Could not get credentials from \(source): \(reason)."
+        }
+    }
+}
+
+/// An error response from an AWS service: its code, message and request id.
+public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
+    public var operation: String
+    public var statusCode: Int
+    /// The AWS error code, for example `ResourceNotFoundException` or `SignatureDoesNotMatch`.
+    public var code: String
+    public var message: String
+    public var requestID: String?
+    /// Seconds from a `Retry-After` header, when the service sent one.
+    public var retryAfter: Int?
+
+    public init(operation: String, statusCode: Int, code: String, message: String, requestID: String? = nil, retryAfter: Int? = nil) {
+        self.operation = operation
+        self.statusCode = statusCode
+        self.code = code
+        self.message = message
+        self.requestID = requestID
+        self.retryAfter = retryAfter
+    }
+
+    static let throttlingCodes: Set<String> = [
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+        "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+        "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
+        "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
+    ]
+    static let transientCodes: Set<String> = ["RequestTimeout", "RequestTimeoutException", "InternalError"]
+
+    public var isThrottling: Bool { Self.throttlingCodes.contains(code) || statusCode == 429 }
+
+    /// Retried in "standard" mode: throttling, timeouts and HTTP 500, 502, 503, 504.
+    public var isRetryable: Bool {
+        isThrottling || Self.transientCodes.contains(code) || [500, 502, 503, 504].contains(statusCode)
+    }
+
+    /// What the user should check for the errors people meet most.
+    var hint: String? {
+        switch code {
+        case "SignatureDoesNotMatch":
+            return "Check that the secret access key belongs to the access key id, that this machine's clock is right, and that the region matches the endpoint."
+        case "InvalidClientTokenId", "InvalidAccessKeyId", "UnrecognizedClientException":
+            return "Check the access key id: it is unknown to AWS, belongs to another partition, or has been deleted or deactivated."
+        case "ExpiredToken", "ExpiredTokenException", "RequestExpired":
+            return "The credentials or the request have expired: refresh the session token and check this machine's clock."
+        case "AccessDenied", "AccessDeniedException", "Forbidden":
+            return "Check the IAM policy of the caller: it must allow `\(iamAction)` on this resource, and no SCP or resource policy may deny it."
+        default:
+            return nil
+        }
+    }
+
+    private var iamAction: String {
+        let prefix = ["PublishLayerVersion", "ListLayerVersions", "GetLayerVersion", "GetLayerVersionByArn", "DeleteLayerVersion"]
+            .contains(operation) ? "lambda" : "s3"
+        let action = operation == "GetLayerVersionByArn" ? "GetLayerVersion" : operation
+        return "\(prefix):\(action)"
+    }
+
+    public var description: String {
+        var text = "AWS rejected `\(operation)` with HTTP \(statusCode) `\(code)`"
+        text += message.isEmpty ? "." : ": \(message)\(message.hasSuffix(".") ? "" : ".")"
+        if let hint { text += " " + hint }
+        if let requestID { text += " (request id `\(requestID)`)" }
+        return text
+    }
+}

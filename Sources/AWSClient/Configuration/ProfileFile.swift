@@ -1,0 +1,52 @@
+import Foundation
+
+/// An AWS shared `config` or `credentials` file: INI sections of `key = value` lines.
+///
+/// Keys are lower-cased (as botocore's parser does); `#` and `;` start comment lines; indented lines
+/// under a key with an empty value are nested settings (`s3 =` / `  max_concurrent_requests = …`) and are
+/// skipped here, as nothing this client reads lives there.
+struct ProfileFile {
+    let path: String
+    /// Section name (whitespace runs folded to one space) → settings.
+    let sections: [String: [String: String]]
+
+    /// Reads `path`; a missing file reads as empty, like the SDKs treat it.
+    static func load(path: String) throws -> ProfileFile {
+        guard FileManager.default.fileExists(atPath: path) else { return ProfileFile(path: path, sections: [:]) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AWSClientError.unreadableFile(path: path, reason: "it exists but cannot be opened")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), path: path)
+    }
+
+    static func parse(_ text: String, path: String) throws -> ProfileFile {
+        var sections: [String: [String: String]] = [:]
+        var current: String?
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { continue }
+            if let first = line.first, first == " " || first == "\t", current != nil { continue }
+            if trimmed.hasPrefix("[") && trimmed.hasSuffix("]") {
+                let name = trimmed.dropFirst().dropLast().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                current = name
+                sections[name, default: [:]] = sections[name] ?? [:]
+            } else if let equals = trimmed.firstIndex(of: "="), let section = current {
+                let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+                sections[section]![key] = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            } else {
+                throw AWSClientError.malformedConfigFile(path: path, line: index + 1, text: trimmed)
+            }
+        }
+        return ProfileFile(path: path, sections: sections)
+    }
+
+    /// A profile's settings in a `config` file: `[default]` or `[profile name]`. A bare `[name]` there is
+    /// not a profile.
+    func configProfile(_ name: String) -> [String: String]? {
+        if name == "default" { return sections["profile default"] ?? sections["default"] }
+        return sections["profile \(name)"]
+    }
+
+    /// A profile's settings in a `credentials` file: `[name]`.
+    func credentialsProfile(_ name: String) -> [String: String]? { sections[name] }
+}

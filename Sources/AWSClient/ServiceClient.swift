@@ -1,0 +1,155 @@
+import Foundation
+import Hashing
+
+/// What the service clients share: where to send, how to sign, how to retry, how to read errors.
+struct ServiceClient: Sendable {
+    let signer: SigV4Signer
+    /// Scheme, host and optional port and base path, without a trailing `/`.
+    var endpoint: String
+    let credentials: CredentialsProvider
+    let transport: any HTTPTransport
+    let retryPolicy: RetryPolicy
+    let clock: @Sendable () -> Date
+
+    struct Call {
+        var operation: String
+        var method: String
+        /// Percent-encoded, starting with `/`.
+        var path: String
+        var query: [(String, String)] = []
+        var headers: [String: String] = [:]
+        var body: HTTPBody = .none
+        /// Known in advance for file parts (hashed while they were planned); computed otherwise.
+        var payloadHash: String?
+        /// False for calls that are not idempotent: one attempt over a fresh connection, and a connection
+        /// failure after the request may have left becomes `requestOutcomeUnknown`.
+        var idempotent = true
+        /// HTTP statuses that are answers, not errors (a 404 that means "no such thing").
+        var acceptedStatuses: Set<Int> = []
+    }
+
+    func send(_ call: Call) throws -> HTTPResponse {
+        var url = endpoint + call.path
+        if !call.query.isEmpty {
+            url += "?" + call.query.map { SigV4Signer.percentEncode($0.0) + "=" + SigV4Signer.percentEncode($0.1) }.joined(separator: "&")
+        }
+        let payloadHash = try call.payloadHash ?? Self.payloadHash(of: call.body)
+        let attempt = {
+            var request = HTTPRequest(method: call.method, url: url, headers: call.headers, body: call.body, freshConnection: !call.idempotent)
+            try signer.sign(&request, payloadHash: payloadHash, credentials: try credentials.credentials(), date: clock())
+            let response = try transport.send(request)
+            if response.isSuccess || call.acceptedStatuses.contains(response.statusCode) { return response }
+            throw AWSClientError.service(Self.decodeError(response, operation: call.operation))
+        }
+        guard call.idempotent else {
+            do { return try attempt() } catch AWSClientError.connectionFailed(_, let reason, true) {
+                throw AWSClientError.requestOutcomeUnknown(operation: call.operation, reason: reason)
+            }
+        }
+        return try retryPolicy.run(attempt)
+    }
+
+    static func payloadHash(of body: HTTPBody) throws -> String {
+        switch body {
+        case .none: return SigV4Signer.emptyPayloadHash
+        case .data(let data): return SHA256.hash(data).hex
+        case .file(let path, let offset, let length): return try hashFileRange(path: path, offset: offset, length: length).hex
+        }
+    }
+
+    /// SHA-256 of `length` bytes of a file from `offset`, read 1 MiB at a time.
+    static func hashFileRange(path: String, offset: UInt64, length: UInt64) throws -> Digest {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AWSClientError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var remaining = length
+        do {
+            try handle.seek(toOffset: offset)
+            while remaining > 0 {
+                guard let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty else {
+                    throw AWSClientError.unreadableFile(path: path, reason: "it ends before byte \(offset + length)")
+                }
+                hasher.update(chunk)
+                remaining -= UInt64(chunk.count)
+            }
+        } catch let error as AWSClientError {
+            throw error
+        } catch {
+            throw AWSClientError.unreadableFile(path: path, reason: error.localizedDescription)
+        }
+        return hasher.finalize()
+    }
+
+    /// Reads an AWS error response: the code from `X-Amzn-ErrorType` (cut at `:`), else the JSON body's
+    /// `__type` or `code`, else an XML `<Code>` (S3, and moto for every service); the message from `message`
+    /// or `Message`; the request id from `x-amzn-RequestId` or `x-amz-request-id`.
+    static func decodeError(_ response: HTTPResponse, operation: String) -> AWSServiceError {
+        var code: String?
+        var message: String?
+        if let header = response[header: "x-amzn-errortype"], !header.isEmpty {
+            code = String(header.split(separator: ":", maxSplits: 1)[0])
+        }
+        if let json = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] {
+            if code == nil, let type = (json["__type"] ?? json["code"] ?? json["Code"]) as? String {
+                // `__type` may be qualified: `com.amazonaws.lambda#ResourceNotFoundException`.
+                code = type.split(separator: "#").last.map(String.init)
+            }
+            message = (json["message"] ?? json["Message"]) as? String
+        } else if !response.body.isEmpty {
+            let xml = String(decoding: response.body, as: UTF8.self)
+            code = code ?? XML.value(of: "Code", in: xml)
+            message = XML.value(of: "Message", in: xml)
+        }
+        let requestID = response[header: "x-amzn-requestid"] ?? response[header: "x-amz-request-id"]
+            ?? XML.value(of: "RequestId", in: String(decoding: response.body, as: UTF8.self))
+        return AWSServiceError(
+            operation: operation, statusCode: response.statusCode,
+            code: code ?? Self.codeForStatus(response.statusCode), message: message ?? "",
+            requestID: requestID, retryAfter: response[header: "retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        )
+    }
+
+    /// A code for bodiless errors (answers to HEAD), named as S3 names them.
+    private static func codeForStatus(_ status: Int) -> String {
+        switch status {
+        case 400: return "BadRequest"
+        case 403: return "Forbidden"
+        case 404: return "NotFound"
+        case 429: return "TooManyRequestsException"
+        case 503: return "ServiceUnavailable"
+        default: return "HTTP\(status)"
+        }
+    }
+}
+
+/// Just enough XML for S3's small, flat answers: the text of elements by name.
+enum XML {
+    static func value(of element: String, in xml: String) -> String? { values(of: element, in: xml).first }
+
+    static func values(of element: String, in xml: String) -> [String] {
+        var results: [String] = []
+        var rest = xml[...]
+        while let open = rest.range(of: "<\(element)>") ?? rest.range(of: "<\(element) "),
+              let openEnd = rest[open.lowerBound...].firstIndex(of: ">"),
+              let close = rest[openEnd...].range(of: "</\(element)>")
+        {
+            results.append(unescape(String(rest[rest.index(after: openEnd)..<close.lowerBound])))
+            rest = rest[close.upperBound...]
+        }
+        return results
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func unescape(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        return text.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
