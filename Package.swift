@@ -31,7 +31,7 @@ let package = Package(
         // The command line: parses, calls LayerpackCore, prints.
         .executableTarget(
             name: "layerpack",
-            dependencies: ["LayerpackCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LayerpackCore", "AWSClient", "Hashing", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // templates/ is the one source of truth for layouts and scaffolds; this plugin embeds it into LayerpackCore.

@@ -1,0 +1,29 @@
+/// What stops `publish` or `import`, naming the value at fault and what to do.
+public enum PublishError: Error, CustomStringConvertible, Equatable {
+    case directUploadTooLarge(filename: String, size: Int64, limit: Int64)
+    case sourceCodeHashNeeded(file: String)
+    case invalidLayerVersionARN(String)
+    case layerNameMismatch(arn: String, arnName: String, configName: String, file: String)
+    case regionMismatch(arn: String, arnRegion: String, configuredRegion: String)
+    case layerVersionNotFound(arn: String)
+    case publishNotConfirmed(layerName: String, attempts: Int, lastError: String)
+
+    public var description: String {
+        switch self {
+        case .directUploadTooLarge(let filename, let size, let limit):
+            return "`\(filename)` is \(size) bytes, over the \(limit)-byte (50 MB) limit for uploading a layer directly to Lambda. Set `s3_bucket` (and optionally `s3_key`) in the config so layerpack uploads it to S3 and publishes from there."
+        case .sourceCodeHashNeeded(let file):
+            return "\(file): error: With `s3_bucket`, `s3_key` and no `sources`, layerpack publishes the existing object and needs `source_code_hash` (the base64 SHA-256 of that zip, as `layerpack hash FILE` or Terraform's `filebase64sha256()` gives it) to know when it changed."
+        case .invalidLayerVersionARN(let arn):
+            return "`\(arn)` is not a layer version ARN. Expected `arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION`, e.g. `arn:aws:lambda:eu-west-1:123456789012:layer:shared-deps:3`."
+        case .layerNameMismatch(let arn, let arnName, let configName, let file):
+            return "`\(arn)` is a version of the layer `\(arnName)`, but \(file) manages `\(configName)`. Import a version of `\(configName)`, or pass the matching `--config`."
+        case .regionMismatch(let arn, let arnRegion, let configuredRegion):
+            return "`\(arn)` is in the region `\(arnRegion)`, but the configured region is `\(configuredRegion)`. Set `AWS_REGION=\(arnRegion)` to import it."
+        case .layerVersionNotFound(let arn):
+            return "The layer version `\(arn)` does not exist (or is not visible with these credentials)."
+        case .publishNotConfirmed(let layerName, let attempts, let lastError):
+            return "Publishing a new version of `\(layerName)` failed \(attempts) times and no matching version was found afterwards. The last error: \(lastError)"
+        }
+    }
+}

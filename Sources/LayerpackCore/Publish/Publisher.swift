@@ -1,0 +1,280 @@
+import AWSClient
+import Foundation
+import Hashing
+
+/// What `publish` did or, with `--dry-run`, would do.
+public struct PublishReport: Sendable {
+    /// True when a new layer version was created by this run.
+    public let published: Bool
+    public let dryRun: Bool
+    /// Why a version was (or would be) published, or why not.
+    public let reason: String
+    /// The version layerpack now manages: the new one, or the unchanged one. Nil only in a dry run
+    /// for a layer with no version yet.
+    public let layerVersion: LayerVersion?
+    public let sourceCodeHash: String
+    public let filename: String?
+    public let s3Bucket: String?
+    public let s3Key: String?
+    public let s3ObjectVersion: String?
+    /// The replaced version deleted after publishing (unless `skip_destroy`).
+    public let deletedVersion: Int?
+    public let warnings: [String]
+
+    /// `name=value` pairs of the seed's attributes and the package's location, for `--json` and `GITHUB_OUTPUT`.
+    public var outputs: [(String, String?)] {
+        [
+            ("published", String(published)),
+            ("arn", layerVersion?.layerVersionArn),
+            ("layer_arn", layerVersion?.layerArn),
+            ("version", layerVersion.map { String($0.version) }),
+            ("created_date", layerVersion?.createdDate),
+            ("source_code_hash", sourceCodeHash),
+            ("source_code_size", layerVersion?.content?.codeSize.map(String.init)),
+            ("signing_job_arn", layerVersion?.content?.signingJobArn),
+            ("signing_profile_version_arn", layerVersion?.content?.signingProfileVersionArn),
+            ("filename", filename),
+            ("s3_bucket", s3Bucket),
+            ("s3_key", s3Key),
+            ("s3_object_version", s3ObjectVersion),
+        ]
+    }
+}
+
+public struct PublishOptions: Sendable {
+    public var dryRun = false
+    /// Where the zip is (default: the config's `filename`).
+    public var output: String?
+    /// Called with progress lines (stderr in the CLI).
+    public var progress: @Sendable (String) -> Void = { _ in }
+
+    public init(dryRun: Bool = false, output: String? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.dryRun = dryRun
+        self.output = output
+        self.progress = progress
+    }
+}
+
+/// `layerpack publish`: build if needed, upload to S3 if configured, and publish a layer version only
+/// when its content or metadata differ from the version layerpack manages.
+public struct Publisher: Sendable {
+    /// Lambda's limit for a zip sent in the PublishLayerVersion request itself.
+    public static let directUploadLimit: Int64 = 50 * 1024 * 1024
+    /// The S3 object metadata key holding the zip's base64 SHA-256.
+    static let hashMetadataKey = "layerpack-sha256"
+
+    let config: LayerConfig
+    let aws: AWSConfiguration
+    let options: PublishOptions
+
+    public init(config: LayerConfig, aws: AWSConfiguration, options: PublishOptions = PublishOptions()) {
+        self.config = config
+        self.aws = aws
+        self.options = options
+    }
+
+    public func run() throws -> PublishReport {
+        let artifact = try prepareArtifact()
+        if config.s3Bucket == nil, let size = artifact.size, size > Publisher.directUploadLimit {
+            throw PublishError.directUploadTooLarge(filename: artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
+        }
+        let lambda = LambdaClient(configuration: aws)
+        let current = try managedVersion(lambda)
+        let changes = current.map { differences(from: $0, hash: artifact.hash) } ?? ["no version of `\(config.layerName)` is published yet"]
+        let s3Key = config.s3Bucket == nil ? nil : (config.s3Key ?? defaultS3Key(hash: artifact.hash))
+
+        guard !changes.isEmpty else {
+            let reason = "version \(current!.version) already has this content and metadata; nothing to publish"
+            options.progress("\(config.layerName) is unchanged: \(reason).")
+            if !options.dryRun { try record(current!, hash: artifact.hash, s3Key: s3Key, s3ObjectVersion: nil) }
+            return report(published: false, reason: reason, version: current, artifact: artifact, s3Key: s3Key, s3ObjectVersion: nil)
+        }
+        let reason = changes.joined(separator: "; ")
+        if options.dryRun {
+            options.progress("Would publish a new version of \(config.layerName): \(reason).")
+            return report(published: false, reason: "would publish: " + reason, version: current, artifact: artifact, s3Key: s3Key, s3ObjectVersion: nil)
+        }
+        options.progress("Publishing a new version of \(config.layerName): \(reason).")
+
+        let content: PublishLayerVersionRequest.Content
+        var s3ObjectVersion: String?
+        if let bucket = config.s3Bucket, let key = s3Key {
+            if let zip = artifact.filename {
+                s3ObjectVersion = try upload(zip, bucket: bucket, key: key, hash: artifact.hash)
+            } else {
+                s3ObjectVersion = config.s3ObjectVersion
+            }
+            content = .s3(bucket: bucket, key: key, objectVersion: s3ObjectVersion)
+        } else {
+            let zip = artifact.filename ?? config.filename
+            do { content = .zipFile(try Data(contentsOf: URL(fileURLWithPath: zip))) } catch {
+                throw BuildError.unreadable(path: zip, reason: error.localizedDescription)
+            }
+        }
+        let request = PublishLayerVersionRequest(
+            layerName: config.layerName, content: content, description: config.description, licenseInfo: config.licenseInfo,
+            compatibleRuntimes: config.compatibleRuntimes, compatibleArchitectures: config.compatibleArchitectures)
+        let published = try publishOnce(request, lambda: lambda, hash: artifact.hash, after: current?.version ?? 0)
+        options.progress("Published \(published.layerVersionArn).")
+
+        var warnings: [String] = []
+        var deleted: Int?
+        if let replaced = current, replaced.version != published.version, !config.skipDestroy {
+            do {
+                try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced.version)
+                deleted = replaced.version
+                options.progress("Deleted the replaced version \(replaced.version) (set `skip_destroy: true` to keep old versions).")
+            } catch {
+                warnings.append("The new version was published, but deleting the replaced version \(replaced.version) failed: \(error)")
+            }
+        }
+        try record(published, hash: artifact.hash, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion)
+        return PublishReport(published: true, dryRun: false, reason: reason, layerVersion: published, sourceCodeHash: artifact.hash,
+                             filename: artifact.filename, s3Bucket: config.s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
+                             deletedVersion: deleted, warnings: warnings)
+    }
+
+    // MARK: - The zip
+
+    struct Artifact {
+        let hash: String
+        let size: Int64?
+        /// The local zip; nil when publishing an existing S3 object.
+        let filename: String?
+    }
+
+    /// The zip and its hash: the one on disk when it still matches the sources and the lock, else a
+    /// fresh build (in a dry run, its hash only). Without sources, the config's `source_code_hash`.
+    func prepareArtifact() throws -> Artifact {
+        guard !config.sources.isEmpty else {
+            guard let hash = config.sourceCodeHash else { throw PublishError.sourceCodeHashNeeded(file: config.file) }
+            return Artifact(hash: hash, size: nil, filename: nil)
+        }
+        let zip = options.output.map { absolutePath($0, in: FileManager.default.currentDirectoryPath) } ?? config.filename
+        let plan = try LayerPlan(config: config)
+        if let lock = try LockFile.read(at: config.lockFilePath), FileManager.default.fileExists(atPath: zip),
+           try LayerCheck.run(plan).isClean, try SHA256.hash(fileAt: zip).base64 == lock.sourceCodeHash {
+            options.progress("\(zip) matches the sources and \(config.lockFilePath); using it.")
+            return Artifact(hash: lock.sourceCodeHash, size: lock.sourceCodeSize, filename: zip)
+        }
+        if options.dryRun {
+            let result = try LayerBuilder.dryRun(plan)
+            return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: zip)
+        }
+        options.progress("Building \(zip).")
+        let result = try LayerBuilder.build(plan, output: options.output)
+        return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: result.filename)
+    }
+
+    // MARK: - The version to compare with
+
+    /// The version in the state file if it still exists, else the newest published one, else nil.
+    func managedVersion(_ lambda: LambdaClient) throws -> LayerVersion? {
+        if let state = try PublishState.read(for: config), state.layerName == config.layerName,
+           let arn = try? LayerVersionARN(state.arn), arn.region == aws.region,
+           let version = try lambda.getLayerVersion(layerName: config.layerName, version: state.version) {
+            return version
+        }
+        return try newestVersion(lambda)
+    }
+
+    func newestVersion(_ lambda: LambdaClient) throws -> LayerVersion? {
+        guard let newest = try lambda.listLayerVersions(layerName: config.layerName).max(by: { $0.version < $1.version }) else {
+            return nil
+        }
+        return try lambda.getLayerVersion(layerName: config.layerName, version: newest.version)
+    }
+
+    /// Why `version` differs from what the config and the zip ask for; empty when it does not.
+    func differences(from version: LayerVersion, hash: String) -> [String] {
+        var changes: [String] = []
+        let published = version.content?.codeSha256 ?? "unknown"
+        if published != hash { changes.append("the content changed (version \(version.version) has \(published), the zip has \(hash))") }
+        if (version.description ?? "") != (config.description ?? "") { changes.append("`description` changed") }
+        if (version.licenseInfo ?? "") != (config.licenseInfo ?? "") { changes.append("`license_info` changed") }
+        if Set(version.compatibleRuntimes) != Set(config.compatibleRuntimes) { changes.append("`compatible_runtimes` changed") }
+        if Set(version.compatibleArchitectures) != Set(config.compatibleArchitectures) { changes.append("`compatible_architectures` changed") }
+        return changes
+    }
+
+    // MARK: - S3
+
+    func defaultS3Key(hash: String) -> String {
+        let hex = Data(base64Encoded: hash).map { Digest(bytes: Array($0)).hex } ?? hash
+        return "layerpack/\(config.layerName)/\(hex).zip"
+    }
+
+    /// Uploads the zip unless the object already holds this hash; returns the object's version id.
+    func upload(_ zip: String, bucket: String, key: String, hash: String) throws -> String? {
+        let s3 = S3Client(configuration: aws)
+        if let existing = try s3.headObject(bucket: bucket, key: key), existing.metadata[Publisher.hashMetadataKey] == hash {
+            options.progress("s3://\(bucket)/\(key) already holds this zip; not uploading it again.")
+            return existing.versionID
+        }
+        options.progress("Uploading to s3://\(bucket)/\(key).")
+        return try s3.upload(fileAt: zip, bucket: bucket, key: key, metadata: [Publisher.hashMetadataKey: hash],
+                             contentType: "application/zip").versionID
+    }
+
+    // MARK: - Publishing exactly once
+
+    /// Publishes, and after any failure that may hide a version created anyway (a lost response, a
+    /// server error, throttling) looks for that version before trying again, so the same content is
+    /// never published twice.
+    func publishOnce(_ request: PublishLayerVersionRequest, lambda: LambdaClient, hash: String, after previous: Int) throws -> LayerVersion {
+        var failures = 0
+        while true {
+            do {
+                return try lambda.publishLayerVersion(request)
+            } catch let error as AWSClientError where error.isRetryable || error.requestMayHaveReachedServer {
+                failures += 1
+                options.progress("PublishLayerVersion did not answer cleanly (\(error)); checking whether it was published.")
+                if let newest = try newestVersion(lambda), newest.version > previous, differences(from: newest, hash: hash).isEmpty {
+                    return newest
+                }
+                guard failures < aws.retryPolicy.maxAttempts else {
+                    throw PublishError.publishNotConfirmed(layerName: config.layerName, attempts: failures, lastError: "\(error)")
+                }
+                aws.retryPolicy.sleep(aws.retryPolicy.delay(afterFailedAttempts: failures, error: error))
+            }
+        }
+    }
+
+    // MARK: - State and report
+
+    func record(_ version: LayerVersion, hash: String, s3Key: String?, s3ObjectVersion: String?) throws {
+        try PublishState(
+            layerName: config.layerName, layerArn: version.layerArn, arn: version.layerVersionArn, version: version.version,
+            createdDate: version.createdDate, sourceCodeHash: version.content?.codeSha256 ?? hash, sourceCodeSize: version.content?.codeSize,
+            s3Bucket: config.s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion
+        ).write(for: config)
+    }
+
+    func report(published: Bool, reason: String, version: LayerVersion?, artifact: Artifact, s3Key: String?, s3ObjectVersion: String?) -> PublishReport {
+        PublishReport(published: published, dryRun: options.dryRun, reason: reason, layerVersion: version, sourceCodeHash: artifact.hash,
+                      filename: artifact.filename, s3Bucket: config.s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
+                      deletedVersion: nil, warnings: [])
+    }
+}
+
+/// `layerpack import ARN`: adopts an existing layer version into the state file, as `terraform import` does.
+public enum LayerImport {
+    public static func run(arn text: String, config: LayerConfig, aws: AWSConfiguration) throws -> LayerVersion {
+        let arn = try LayerVersionARN(text)
+        guard arn.layerName == config.layerName else {
+            throw PublishError.layerNameMismatch(arn: text, arnName: arn.layerName, configName: config.layerName, file: config.file)
+        }
+        guard arn.region == aws.region else {
+            throw PublishError.regionMismatch(arn: text, arnRegion: arn.region, configuredRegion: aws.region)
+        }
+        guard let version = try LambdaClient(configuration: aws).getLayerVersion(layerName: arn.layerName, version: arn.version) else {
+            throw PublishError.layerVersionNotFound(arn: text)
+        }
+        try PublishState(
+            layerName: config.layerName, layerArn: version.layerArn, arn: version.layerVersionArn, version: version.version,
+            createdDate: version.createdDate, sourceCodeHash: version.content?.codeSha256, sourceCodeSize: version.content?.codeSize,
+            s3Bucket: nil, s3Key: nil, s3ObjectVersion: nil
+        ).write(for: config)
+        return version
+    }
+}
