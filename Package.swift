@@ -39,7 +39,7 @@ let package = Package(
         .plugin(name: "EmbedTemplates", capability: .buildTool(), dependencies: ["embed-templates"]),
 
         // Test helpers shared by the test targets: the moto_server harness, temporary folders.
-        .target(name: "TestSupport", dependencies: ["AWSClient"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AWSClient"], path: "Tests/TestSupport", exclude: ["python"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "AWSClientTests", dependencies: ["AWSClient", "Hashing", "TestSupport"]),
         .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "TestSupport"]),

@@ -48,6 +48,11 @@ public struct Endpoint: Sendable, Equatable {
     public var url: String
     /// Set by configuration rather than AWS's own: S3 then uses path-style addressing.
     public var isCustom: Bool
+
+    public init(url: String, isCustom: Bool) {
+        self.url = url
+        self.isCustom = isCustom
+    }
 }
 
 extension AWSConfiguration {

@@ -1,0 +1,98 @@
+import AWSClient
+import Foundation
+
+/// A fault-injection proxy on 127.0.0.1 in front of an upstream (moto): it forwards every request unless a
+/// fault is queued for it. One per test, so tests running in parallel do not see each other's faults.
+///
+/// ```swift
+/// let proxy = try FaultProxy(upstream: moto)
+/// try proxy.inject(.status(503, code: "SlowDown"), count: 2)
+/// let s3 = S3Client(configuration: try moto.configuration(endpoint: proxy.endpoint))
+/// ```
+public final class FaultProxy: Sendable {
+    public enum Fault: Sendable {
+        /// Answer with an AWS error: S3-style XML, or with `json` Lambda-style (`X-Amzn-ErrorType` and a JSON body).
+        case status(Int, code: String, retryAfter: Int? = nil, json: Bool = false)
+        /// Close the connection with a TCP reset before forwarding anything.
+        case connectionReset
+        /// Forward the request, so the upstream acts on it, then close the connection without answering.
+        case dropResponseAfterForwarding
+    }
+
+    private let server: LocalServer
+    /// `http://127.0.0.1:PORT`
+    public var endpoint: String { server.endpoint }
+
+    public init(upstream: MotoServer) throws {
+        server = try LocalServer(arguments: ["proxy", "\(upstream.port)"], logName: "fault-proxy")
+    }
+
+    /// Applies `fault` to the next `count` requests whose `METHOD /path?query` contains `matching`.
+    public func inject(_ fault: Fault, count: Int = 1, matching: String = "") throws {
+        var object: [String: Any] = ["count": count, "match": matching]
+        switch fault {
+        case .status(let status, let code, let retryAfter, let json):
+            object.merge(["action": "status", "status": status, "code": code, "json": json]) { $1 }
+            object["retry_after"] = retryAfter
+        case .connectionReset:
+            object["action"] = "reset"
+        case .dropResponseAfterForwarding:
+            object["action"] = "drop_after_forward"
+        }
+        try server.control("POST", "fault", object)
+    }
+
+    /// Every request the proxy received (faulted or forwarded), as `METHOD /path?query`, in order.
+    public func requestLog() throws -> [String] { try server.log() }
+
+    public func stop() { server.stop() }
+}
+
+/// A canned-answer HTTP server on 127.0.0.1, for credential endpoints (container, instance metadata).
+public final class StubHTTPServer: Sendable {
+    private let server: LocalServer
+    /// `http://127.0.0.1:PORT`
+    public var endpoint: String { server.endpoint }
+
+    public init() throws {
+        server = try LocalServer(arguments: ["stub"], logName: "stub-http")
+    }
+
+    /// Answers `method path` with `status` and `body`; with `requiredHeader`, answers 401 unless the request
+    /// carries that header with that value. Unknown routes get 404.
+    public func route(_ method: String, _ path: String, status: Int = 200, body: String, requiredHeader: (name: String, value: String)? = nil) throws {
+        var object: [String: Any] = ["method": method, "path": path, "status": status, "body": body]
+        if let requiredHeader { object["require_header"] = [requiredHeader.name, requiredHeader.value] }
+        try server.control("POST", "route", object)
+    }
+
+    public func requestLog() throws -> [String] { try server.log() }
+
+    public func stop() { server.stop() }
+}
+
+/// `python/local_http.py` in one of its modes, and its control API.
+private final class LocalServer: Sendable {
+    let endpoint: String
+    private let helper: HelperProcess
+    private let transport = CurlTransport(environment: [:])
+
+    init(arguments: [String], logName: String) throws {
+        helper = try HelperProcess(script: "local_http.py", arguments: arguments, logName: logName, timeout: 30)
+        guard let port = helper.greeting["port"] as? Int else { throw HelperError("local_http.py answered without a port") }
+        endpoint = "http://127.0.0.1:\(port)"
+    }
+
+    func control(_ method: String, _ action: String, _ object: [String: Any]) throws {
+        let body = try JSONSerialization.data(withJSONObject: object)
+        let response = try transport.send(HTTPRequest(method: method, url: "\(endpoint)/__control/\(action)", body: .data(body), timeout: .seconds(10)))
+        guard response.isSuccess else { throw HelperError("local_http.py refused `\(action)`: HTTP \(response.statusCode)") }
+    }
+
+    func log() throws -> [String] {
+        let response = try transport.send(HTTPRequest(method: "GET", url: "\(endpoint)/__control/log", timeout: .seconds(10)))
+        return (try JSONSerialization.jsonObject(with: response.body) as? [String]) ?? []
+    }
+
+    func stop() { helper.stop() }
+}

@@ -1,0 +1,172 @@
+"""Small HTTP servers on 127.0.0.1 for the Swift tests (LocalHTTP.swift).
+
+  python3 local_http.py proxy UPSTREAM_PORT   a fault-injection proxy in front of 127.0.0.1:UPSTREAM_PORT
+  python3 local_http.py stub                  canned answers, set through the control API
+
+Prints one JSON line {"port": N} when listening, and exits when stdin reaches EOF or the parent changes.
+
+Control API (never forwarded, never counted): POST /__control/fault with a JSON fault, POST
+/__control/route with a JSON route, GET /__control/log for every request seen as "METHOD /path?query".
+A fault answers the next `count` requests whose "METHOD /path?query" contains `match`:
+  {"action": "status", "status": 503, "code": "SlowDown", "retry_after": 1, "json": false}
+  {"action": "reset"}               close the connection with a TCP reset, before forwarding
+  {"action": "drop_after_forward"}  forward to the upstream, then close without answering
+A route answers METHOD PATH: {"method": "GET", "path": "/creds", "status": 200, "body": "...",
+"require_header": ["Authorization", "token"]} (401 when the header is missing or different).
+"""
+import http.client
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
+lock = threading.Lock()
+faults = []
+routes = {}
+log = []
+upstream_port = None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except (ConnectionError, OSError, ValueError):
+            self.close_connection = True
+
+    def finish(self):
+        try:
+            super().finish()
+        except (ConnectionError, OSError, ValueError):
+            pass
+
+    def answer(self, status, body=b"", headers=()):
+        self.send_response_only(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if not any(name.lower() == "content-length" for name, _ in headers):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/__control/"):
+            return self.control(body)
+        request_line = f"{self.command} {self.path}"
+        with lock:
+            log.append(request_line)
+            fault = next((f for f in faults if f["count"] > 0 and f.get("match", "") in request_line), None)
+            if fault:
+                fault["count"] -= 1
+        if fault and fault["action"] == "status":
+            return self.answer_error(fault)
+        if fault and fault["action"] == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if upstream_port is None:
+            return self.stub()
+        status, headers, payload = self.forward(body)
+        if fault and fault["action"] == "drop_after_forward":
+            self.connection.close()
+            self.close_connection = True
+            return
+        self.answer(status, payload, headers)
+
+    def answer_error(self, fault):
+        code = fault.get("code", "InjectedFault")
+        headers = []
+        if fault.get("retry_after") is not None:
+            headers.append(("Retry-After", str(fault["retry_after"])))
+        if fault.get("json"):
+            headers += [("X-Amzn-ErrorType", f"{code}:http://internal.amazon.com/"), ("Content-Type", "application/json")]
+            payload = json.dumps({"message": "injected by the fault proxy"}).encode()
+        else:
+            headers.append(("Content-Type", "application/xml"))
+            payload = f"<Error><Code>{code}</Code><Message>injected by the fault proxy</Message></Error>".encode()
+        self.answer(fault["status"], payload, headers)
+
+    def forward(self, body):
+        upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
+        upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() not in HOP_BY_HOP:
+                upstream.putheader(name, value)
+        upstream.putheader("Content-Length", str(len(body)))
+        upstream.endheaders(body)
+        response = upstream.getresponse()
+        payload = response.read()
+        headers = [(n, v) for n, v in response.getheaders() if n.lower() not in HOP_BY_HOP]
+        if self.command == "HEAD" and response.getheader("Content-Length"):
+            headers.append(("Content-Length", response.getheader("Content-Length")))
+        upstream.close()
+        return response.status, headers, payload
+
+    def stub(self):
+        route = routes.get((self.command, self.path.split("?")[0]))
+        if route is None:
+            return self.answer(404, b"no such route")
+        required = route.get("require_header")
+        if required and self.headers.get(required[0]) != required[1]:
+            return self.answer(401, b"missing or wrong " + required[0].encode())
+        self.answer(route.get("status", 200), route.get("body", "").encode(), [("Content-Type", "application/json")])
+
+    def control(self, body):
+        global faults
+        with lock:
+            if self.path == "/__control/fault":
+                faults.append(json.loads(body))
+            elif self.path == "/__control/route":
+                route = json.loads(body)
+                routes[(route["method"], route["path"])] = route
+            elif self.path == "/__control/log":
+                return self.answer(200, json.dumps(log).encode(), [("Content-Type", "application/json")])
+            else:
+                return self.answer(404, b"unknown control path")
+        self.answer(204)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = handle_any
+
+
+def exit_with_parent():
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    sys.stdin.read()
+    os._exit(0)
+
+
+def main():
+    global upstream_port
+    if sys.argv[1:2] == ["proxy"]:
+        upstream_port = int(sys.argv[2])
+    elif sys.argv[1:2] != ["stub"]:
+        raise SystemExit(__doc__)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    exit_with_parent()
+
+
+if __name__ == "__main__":
+    main()
