@@ -149,6 +149,11 @@ import TestSupport
         #expect(try decode(.response(HTTPResponse(statusCode: 403)))?.code == "Forbidden")
     }
 
+    @Test func accessDeniedNamesTheIAMActionToAllow() {
+        #expect(AWSServiceError(operation: "HeadObject", statusCode: 403, code: "AccessDenied", message: "").description.contains("`s3:GetObject`"))
+        #expect(AWSServiceError(operation: "PublishLayerVersion", statusCode: 403, code: "AccessDeniedException", message: "").description.contains("`lambda:PublishLayerVersion`"))
+    }
+
     @Test func invalidClientTokenIdSaysToCheckTheKey() throws {
         let error = try decode(.json(403, #"{"message":"The security token included in the request is invalid."}"#, headers: ["X-Amzn-ErrorType": "InvalidClientTokenId"]))
         #expect(error?.description.contains("access key id") == true)

@@ -65,12 +65,17 @@ import TestSupport
 }
 
 @Suite struct S3AgainstMoto {
-    @Test func putAndHeadWithMetadataAndVersionID() throws {
-        let moto = try MotoServer.shared()
-        let s3 = S3Client(configuration: try moto.configuration())
-        let bucket = MotoServer.uniqueName("versioned")
+    /// A client for moto and a new bucket with versioning on.
+    static func versionedBucket(_ prefix: String) throws -> (S3Client, String) {
+        let s3 = S3Client(configuration: try MotoServer.shared().configuration())
+        let bucket = MotoServer.uniqueName(prefix)
         try s3.createBucket(bucket)
         try s3.enableVersioning(bucket: bucket)
+        return (s3, bucket)
+    }
+
+    @Test func putAndHeadWithMetadataAndVersionID() throws {
+        let (s3, bucket) = try Self.versionedBucket("versioned")
         let file = try TemporaryFile(size: 12345)
         // A space and slashes; moto 5.2.1 mis-verifies keys holding `+` or `:` (boto3's too), so the signing of
         // those is pinned by the known-answer tests instead.
@@ -87,11 +92,7 @@ import TestSupport
     }
 
     @Test func multipartUploadOfTwentyMebibytes() throws {
-        let moto = try MotoServer.shared()
-        let s3 = S3Client(configuration: try moto.configuration())
-        let bucket = MotoServer.uniqueName("multipart")
-        try s3.createBucket(bucket)
-        try s3.enableVersioning(bucket: bucket)
+        let (s3, bucket) = try Self.versionedBucket("multipart")
         let file = try TemporaryFile(size: 20 * 1024 * 1024 + 123)
         let result = try s3.upload(fileAt: file.path, bucket: bucket, key: "big.zip", metadata: ["sha256": "x"], contentType: "application/zip")
         #expect(result.partCount == 3)
