@@ -137,11 +137,15 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
         }
     }
 
+    /// The IAM action an operation needs.
     private var iamAction: String {
-        let prefix = ["PublishLayerVersion", "ListLayerVersions", "GetLayerVersion", "GetLayerVersionByArn", "DeleteLayerVersion"]
-            .contains(operation) ? "lambda" : "s3"
-        let action = operation == "GetLayerVersionByArn" ? "GetLayerVersion" : operation
-        return "\(prefix):\(action)"
+        let actions = [
+            "GetLayerVersionByArn": "lambda:GetLayerVersion", "HeadObject": "s3:GetObject", "CreateMultipartUpload": "s3:PutObject",
+            "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
+            "ListMultipartUploads": "s3:ListBucketMultipartUploads", "PutBucketVersioning": "s3:PutBucketVersioning",
+        ]
+        if let action = actions[operation] { return action }
+        return operation.hasSuffix("LayerVersion") || operation.hasSuffix("LayerVersions") ? "lambda:\(operation)" : "s3:\(operation)"
     }
 
     public var description: String {

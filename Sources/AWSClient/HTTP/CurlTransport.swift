@@ -227,7 +227,7 @@ private let collectHeader: lp_curl_data_callback = { buffer, size, count, contex
 private let readBody: lp_curl_data_callback = { buffer, size, count, context in
     guard let buffer else { return 0 }
     let target = UnsafeMutableRawBufferPointer(start: buffer, count: size * count)
-    return transfer(context).read(into: target).map { $0 } ?? Int(CURL_READFUNC_ABORT)
+    return transfer(context).read(into: target) ?? Int(CURL_READFUNC_ABORT)
 }
 
 extension Duration {

@@ -24,6 +24,14 @@ public struct LayerVersion: Sendable, Equatable, Decodable {
         public var signingProfileVersionArn: String?
         public var signingJobArn: String?
 
+        public init(location: String? = nil, codeSha256: String? = nil, codeSize: Int? = nil, signingProfileVersionArn: String? = nil, signingJobArn: String? = nil) {
+            self.location = location
+            self.codeSha256 = codeSha256
+            self.codeSize = codeSize
+            self.signingProfileVersionArn = signingProfileVersionArn
+            self.signingJobArn = signingJobArn
+        }
+
         enum CodingKeys: String, CodingKey {
             case location = "Location", codeSha256 = "CodeSha256", codeSize = "CodeSize"
             case signingProfileVersionArn = "SigningProfileVersionArn", signingJobArn = "SigningJobArn"
