@@ -53,6 +53,14 @@ struct ConfigFixture {
         aws_secret_access_key = staging-secret
         """
 
+    @Test func devNullConfigFilesReadAsEmpty() throws {
+        let fixture = try ConfigFixture()
+        let configuration = try fixture.resolve(["AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                                                 "AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_REGION": "us-east-1"])
+        #expect(configuration.region == "us-east-1")
+        #expect(try configuration.credentials.credentials().accessKeyID == "AKIDENV")
+    }
+
     @Test func environmentCredentialsBeatProfile() throws {
         let fixture = try ConfigFixture(config: Self.profiles, credentials: Self.credentials)
         let configuration = try fixture.resolve(["AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_PROFILE": "dev"])

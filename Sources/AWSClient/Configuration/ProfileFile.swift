@@ -13,9 +13,11 @@ struct ProfileFile {
     /// Reads `path`; a missing file reads as empty, like the SDKs treat it.
     static func load(path: String) throws -> ProfileFile {
         guard FileManager.default.fileExists(atPath: path) else { return ProfileFile(path: path, sections: [:]) }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Read through a handle, so `/dev/null` (a common way to say "no file") reads as empty.
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
             throw AWSClientError.unreadableFile(path: path, reason: "it exists but cannot be opened")
         }
+        try? handle.close()
         return try parse(String(decoding: data, as: UTF8.self), path: path)
     }
 
