@@ -87,6 +87,19 @@ private final class FixtureCopy {
         }
     }
 
+    @Test func sameHashForCheckoutsUnderAnyUmaskAndPath() throws {
+        // Copy the fixture as a checkout under each umask would leave it, to two different paths.
+        var hashes: Set<String> = []
+        for mask in ["022", "077", "002"] {
+            let target = NSTemporaryDirectory() + "/layerpack-umask-\(mask)-\(UUID().uuidString)/nested/checkout"
+            defer { try? FileManager.default.removeItem(atPath: (target as NSString).deletingLastPathComponent) }
+            let shell = "umask \(mask) && mkdir -p '\(target)' && cp -R '\(fixtures)/python-layer/.' '\(target)' && rm -rf '\(target)/dist' && cd '\(target)' && '\(binary)' hash"
+            let outcome = try layerpackShell(shell, in: fixtures)
+            hashes.insert(outcome)
+        }
+        #expect(hashes == ["dTpLxKKBuwitxuSnFK83UjIFlmDgEEllmGdXEZH/gPE=\n"])
+    }
+
     @Test func checkExitCodes() throws {
         let layer = try FixtureCopy("python-layer")
         // The committed lock matches the fixture.
