@@ -1,4 +1,5 @@
 internal import CLibdeflate
+import Foundation
 
 /// A libdeflate compressor at one level, for one thread at a time.
 final class DeflateCompressor {
@@ -30,9 +31,24 @@ final class DeflateCompressor {
     }
 }
 
-/// CRC-32 as zip stores it.
-func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-    UInt32(libdeflate_crc32(0, bytes.baseAddress, bytes.count))
+/// Compressors at one level for worker threads to borrow, so that each compression has one to itself.
+final class CompressorPool: @unchecked Sendable {
+    let level: Int
+    private let lock = NSLock()
+    private var idle: [DeflateCompressor] = []
+
+    init(level: Int) { self.level = level }
+
+    func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
+        let compressor = lock.withLock { idle.popLast() } ?? DeflateCompressor(level: level)
+        defer { lock.withLock { idle.append(compressor) } }
+        return compressor.compress(input)
+    }
+}
+
+/// CRC-32 as zip stores it; pass the CRC of what came before as `continuing` to checksum in pieces.
+func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+    UInt32(libdeflate_crc32(UInt32(previous), bytes.baseAddress, bytes.count))
 }
 
 /// The identity of the compressor, for caches keyed by what produced their bytes.

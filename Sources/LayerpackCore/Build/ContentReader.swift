@@ -1,0 +1,105 @@
+import Foundation
+import Hashing
+
+/// Where the digests and zip bytes of a plan's entries come from, for `build`, `hash` and `check`
+/// alike. The stat cache says which files are unchanged since they were last hashed; the entry
+/// cache holds their compressed bytes; everything else is read, hashed and, for a build, compressed.
+/// Safe to call from several threads at once.
+final class ContentReader: Sendable {
+    private let statCache: StatCache?
+    private let entryCache: EntryCache?
+    private let compressors: CompressorPool?
+    private let counts = WorkCounter()
+
+    init(config: LayerConfig, options: BuildOptions) {
+        if options.useCache {
+            statCache = StatCache(path: config.statCachePath)
+            entryCache = config.compressionLevel > 0
+                ? EntryCache(directory: options.cacheDirectory ?? config.cacheDirectory, level: config.compressionLevel) : nil
+        } else {
+            statCache = nil
+            entryCache = nil
+        }
+        compressors = config.compressionLevel > 0 ? CompressorPool(level: config.compressionLevel) : nil
+    }
+
+    var statistics: WorkStatistics { counts.value }
+
+    /// The SHA-256 of the entry's content: from the stat cache when the file is unchanged, else hashed.
+    func digest(of entry: PlannedEntry) throws -> Digest {
+        if let known = statCache?.trustedDigest(for: entry) {
+            statCache?.record(entry, digest: known, hashed: false)
+            return known
+        }
+        let digest: Digest
+        switch entry.kind {
+        case .file: digest = try SHA256.hash(fileAt: entry.sourcePath)
+        case .symlink(let target): digest = SHA256.hash(Data(target.utf8))
+        }
+        counts.add(\.hashed)
+        statCache?.record(entry, digest: digest, hashed: true)
+        return digest
+    }
+
+    /// The entry as the zip stores it. An unchanged file whose compressed bytes are cached is not read
+    /// at all; a file read anyway (changed, or not in the stat cache) still reuses cached bytes when
+    /// its content is known to the entry cache.
+    func payload(for entry: PlannedEntry, method: EntryPayload.Method) throws -> EntryPayload {
+        let known = statCache?.trustedDigest(for: entry)
+        if method == .deflate, let known, let cached = entryCache?.payload(for: known, size: entry.size) {
+            statCache?.record(entry, digest: known, hashed: false)
+            counts.add(\.reused)
+            return cached
+        }
+        let content: [UInt8]
+        switch entry.kind {
+        case .file: content = try FileIO.read(entry.sourcePath)
+        case .symlink(let target): content = Array(target.utf8)
+        }
+        let (digest, crc) = content.withUnsafeBytes { (SHA256.hash($0), crc32($0)) }
+        counts.add(\.hashed)
+        statCache?.record(entry, digest: digest, hashed: digest != known)
+
+        if method == .deflate, known == nil, let cached = entryCache?.payload(for: digest, size: Int64(content.count)), cached.crc == crc {
+            counts.add(\.reused)
+            return cached
+        }
+        let bytes: [UInt8]
+        switch method {
+        case .store: bytes = content
+        case .deflate:
+            bytes = content.withUnsafeBytes { compressors!.compress($0) }
+            counts.add(\.compressed)
+        }
+        let payload = EntryPayload(method: method, crc: crc, uncompressedSize: content.count, bytes: bytes, contentDigest: digest)
+        if method == .deflate { entryCache?.store(payload) }
+        return payload
+    }
+
+    /// Saves the new stat cache and trims the entry cache, once the work is done.
+    func finish() {
+        statCache?.save()
+        if statistics.compressed > 0 { entryCache?.trim() }
+    }
+}
+
+/// How much work a build or check did, for progress messages and tests.
+public struct WorkStatistics: Sendable, Equatable {
+    /// Files read and hashed (the others were known unchanged from the stat cache).
+    public var hashed = 0
+    /// Entries compressed now.
+    public var compressed = 0
+    /// Entries whose compressed bytes came from the cache.
+    public var reused = 0
+
+    public init() {}
+}
+
+private final class WorkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts = WorkStatistics()
+
+    var value: WorkStatistics { lock.withLock { counts } }
+
+    func add(_ field: WritableKeyPath<WorkStatistics, Int>) { lock.withLock { counts[keyPath: field] += 1 } }
+}
