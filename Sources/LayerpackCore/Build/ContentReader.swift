@@ -92,7 +92,11 @@ public struct WorkStatistics: Sendable, Equatable {
     /// Entries whose compressed bytes came from the cache.
     public var reused = 0
 
-    public init() {}
+    public init(hashed: Int = 0, compressed: Int = 0, reused: Int = 0) {
+        self.hashed = hashed
+        self.compressed = compressed
+        self.reused = reused
+    }
 }
 
 private final class WorkCounter: @unchecked Sendable {

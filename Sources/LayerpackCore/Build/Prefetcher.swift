@@ -20,6 +20,7 @@ final class Prefetcher<Value: Sendable>: @unchecked Sendable {
     private var outstandingCost: Int64 = 0
     private var stopped = false
     private var runningWorkers = 0
+    private var peakCost: Int64 = 0
 
     /// Starts `jobs` worker threads (at least one) that call `produce` with item indexes.
     init(costs: [Int64], jobs: Int, budget: Int64, produce: @escaping @Sendable (Int) throws -> Value) {
@@ -33,6 +34,13 @@ final class Prefetcher<Value: Sendable>: @unchecked Sendable {
             thread.name = "layerpack-worker"
             thread.start()
         }
+    }
+
+    /// The most that was ever claimed and not yet taken, for tests of the budget.
+    var peakOutstandingCost: Int64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return peakCost
     }
 
     /// Waits for item `index` and hands it over, or rethrows what computing it threw. Items are taken
@@ -85,6 +93,7 @@ final class Prefetcher<Value: Sendable>: @unchecked Sendable {
         let index = nextClaim
         nextClaim += 1
         outstandingCost += costs[index]
+        peakCost = max(peakCost, outstandingCost)
         return index
     }
 }
