@@ -14,7 +14,7 @@ import Glibc
 /// deleted so that the build compresses the content again and stores a good copy.
 ///
 /// Files are written under a temporary name and renamed into place, so a reader never sees half of
-/// one. Using an entry refreshes its modification time; when the folder holds more than `limit`
+/// one. Using an entry refreshes its modification time (at most hourly); when the folder holds more than `limit`
 /// bytes, the least recently used entries are deleted. Deleting the folder is always safe.
 final class EntryCache: Sendable {
     let directory: String
@@ -44,18 +44,19 @@ final class EntryCache: Sendable {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        guard let payload = verifiedPayload(descriptor, digest: digest, size: size) else {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, let payload = verifiedPayload(descriptor, info, digest: digest, size: size) else {
             unlink(path)
             return nil
         }
-        futimens(descriptor, nil)
+        // Marks the entry used, for trimming; within the hour is recent enough, and saves a call per entry.
+        if Int(info.st_mtim.tv_sec) < time(nil) - 3600 { futimens(descriptor, nil) }
         return payload
     }
 
-    private func verifiedPayload(_ descriptor: Int32, digest: Digest, size: Int64) -> EntryPayload? {
-        var info = stat()
+    private func verifiedPayload(_ descriptor: Int32, _ info: stat, digest: Digest, size: Int64) -> EntryPayload? {
         var header = [UInt8](repeating: 0, count: EntryCache.headerSize)
-        guard fstat(descriptor, &info) == 0, info.st_size >= EntryCache.headerSize + EntryCache.trailerSize,
+        guard info.st_size >= EntryCache.headerSize + EntryCache.trailerSize,
               header.withUnsafeMutableBytes({ FileIO.readExactly(descriptor, into: $0) }),
               Array(header[0..<8]) == EntryCache.magic, Array(header[8..<40]) == digest.bytes,
               header.littleEndian(UInt32.self, at: 40) == UInt32(level),
