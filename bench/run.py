@@ -63,11 +63,13 @@ def main():
     def edit_one_file():
         edited.write_bytes(original + f"# bench edit {next(counter)}\n".encode())
 
-    layerpack = [binary, "--config", str(config)]
+    def layerpack(command, *arguments):
+        return [binary, command, "--config", str(config), *arguments]
+
     measures = [
-        ("layerpack build --no-cache", None, layerpack + ["build", "--no-cache", "-o", str(out / "full.zip")], out / "full.zip"),
-        ("layerpack build (one file changed)", edit_one_file, layerpack + ["build", "-o", str(out / "incremental.zip")], out / "incremental.zip"),
-        ("layerpack check (nothing changed)", None, layerpack + ["check"], None),
+        ("layerpack build --no-cache", None, layerpack("build", "--no-cache", "-o", str(out / "full.zip")), out / "full.zip"),
+        ("layerpack build (one file changed)", edit_one_file, layerpack("build", "-o", str(out / "incremental.zip")), out / "incremental.zip"),
+        ("layerpack check (nothing changed)", None, layerpack("check"), None),
         ("zip -r -X -q -6", lambda: (out / "zip.zip").unlink(missing_ok=True),
          ["zip", "-r", "-X", "-q", "-6", str(out / "zip.zip"), "python"], out / "zip.zip"),
         ("python zipfile (level 6)", None, [sys.executable, "-c", PYTHON_ZIPFILE, str(CORPUS), str(out / "zipfile.zip")],
@@ -76,7 +78,7 @@ def main():
 
     try:
         # Warm the page cache and layerpack's caches, so every round starts alike.
-        run(layerpack + ["build", "-o", str(out / "incremental.zip")])
+        run(layerpack("build", "-o", str(out / "incremental.zip")))
         times = {name: [] for name, *_ in measures}
         memory = {name: [] for name, *_ in measures}
         for round_number in range(1, args.rounds + 1):

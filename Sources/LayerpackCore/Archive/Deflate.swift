@@ -1,10 +1,12 @@
 internal import CLibdeflate
 import Foundation
 
-/// A libdeflate compressor at one level, for one thread at a time.
+/// A libdeflate compressor at one level, for one thread at a time. It compresses into a buffer it
+/// keeps between calls, so a worker compressing file after file does not fault in fresh memory for each.
 final class DeflateCompressor {
     private let handle: OpaquePointer
     let level: Int
+    private let scratch = ScratchBuffer()
 
     /// Levels 1–9 as zlib counts them (libdeflate accepts 1–12).
     init(level: Int) {
@@ -19,30 +21,13 @@ final class DeflateCompressor {
     deinit { libdeflate_free_compressor(handle) }
 
     /// Raw DEFLATE of `input`. Incompressible input comes out as stored blocks, a few bytes larger.
+    /// The result is an array of exactly the compressed size.
     func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
         let bound = libdeflate_deflate_compress_bound(handle, input.count)
-        var output = [UInt8](repeating: 0, count: bound)
-        let written = output.withUnsafeMutableBytes { out in
-            libdeflate_deflate_compress(handle, input.baseAddress, input.count, out.baseAddress, bound)
-        }
+        let output = scratch.reserve(bound)
+        let written = libdeflate_deflate_compress(handle, input.baseAddress, input.count, output.baseAddress, bound)
         precondition(written > 0 || input.isEmpty, "libdeflate wrote nothing within its own bound")
-        output.removeSubrange(written...)
-        return output
-    }
-}
-
-/// Compressors at one level for worker threads to borrow, so that each compression has one to itself.
-final class CompressorPool: @unchecked Sendable {
-    let level: Int
-    private let lock = NSLock()
-    private var idle: [DeflateCompressor] = []
-
-    init(level: Int) { self.level = level }
-
-    func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
-        let compressor = lock.withLock { idle.popLast() } ?? DeflateCompressor(level: level)
-        defer { lock.withLock { idle.append(compressor) } }
-        return compressor.compress(input)
+        return Array(UnsafeRawBufferPointer(rebasing: output[..<written]))
     }
 }
 

@@ -8,7 +8,7 @@ import Hashing
 final class ContentReader: Sendable {
     private let statCache: StatCache?
     private let entryCache: EntryCache?
-    private let compressors: CompressorPool?
+    private let workspaces: WorkspacePool
     private let counts = WorkCounter()
 
     init(config: LayerConfig, options: BuildOptions) {
@@ -20,7 +20,7 @@ final class ContentReader: Sendable {
             statCache = nil
             entryCache = nil
         }
-        compressors = config.compressionLevel > 0 ? CompressorPool(level: config.compressionLevel) : nil
+        workspaces = WorkspacePool(level: config.compressionLevel)
     }
 
     var statistics: WorkStatistics { counts.value }
@@ -51,12 +51,23 @@ final class ContentReader: Sendable {
             counts.add(\.reused)
             return cached
         }
-        let content: [UInt8]
-        switch entry.kind {
-        case .file: content = try FileIO.read(entry.sourcePath)
-        case .symlink(let target): content = Array(target.utf8)
+        return try workspaces.withWorkspace { workspace in
+            switch entry.kind {
+            case .file:
+                let content = try FileIO.read(entry.sourcePath, into: workspace.input)
+                return payload(for: entry, method: method, content: content, known: known, workspace: workspace)
+            case .symlink(let target):
+                return Array(target.utf8).withUnsafeBytes { content in
+                    payload(for: entry, method: method, content: content, known: known, workspace: workspace)
+                }
+            }
         }
-        let (digest, crc) = content.withUnsafeBytes { (SHA256.hash($0), crc32($0)) }
+    }
+
+    private func payload(for entry: PlannedEntry, method: EntryPayload.Method, content: UnsafeRawBufferPointer,
+                         known: Digest?, workspace: Workspace) -> EntryPayload {
+        let digest = SHA256.hash(content)
+        let crc = crc32(content)
         counts.add(\.hashed)
         statCache?.record(entry, digest: digest, hashed: digest != known)
 
@@ -66,9 +77,9 @@ final class ContentReader: Sendable {
         }
         let bytes: [UInt8]
         switch method {
-        case .store: bytes = content
+        case .store: bytes = Array(content)
         case .deflate:
-            bytes = content.withUnsafeBytes { compressors!.compress($0) }
+            bytes = workspace.compressor!.compress(content)
             counts.add(\.compressed)
         }
         let payload = EntryPayload(method: method, crc: crc, uncompressedSize: content.count, bytes: bytes, contentDigest: digest)
@@ -106,4 +117,27 @@ private final class WorkCounter: @unchecked Sendable {
     var value: WorkStatistics { lock.withLock { counts } }
 
     func add(_ field: WritableKeyPath<WorkStatistics, Int>) { lock.withLock { counts[keyPath: field] += 1 } }
+}
+
+/// What one worker needs to turn a file into an entry: a compressor and a buffer to read into. Lent
+/// out one at a time per thread and kept for the next entry, so their memory is reused.
+final class Workspace {
+    let compressor: DeflateCompressor?
+    let input = ScratchBuffer()
+
+    init(level: Int) { compressor = level > 0 ? DeflateCompressor(level: level) : nil }
+}
+
+private final class WorkspacePool: @unchecked Sendable {
+    private let level: Int
+    private let lock = NSLock()
+    private var idle: [Workspace] = []
+
+    init(level: Int) { self.level = level }
+
+    func withWorkspace<T>(_ body: (Workspace) throws -> T) rethrows -> T {
+        let workspace = lock.withLock { idle.popLast() } ?? Workspace(level: level)
+        defer { lock.withLock { idle.append(workspace) } }
+        return try body(workspace)
+    }
 }
