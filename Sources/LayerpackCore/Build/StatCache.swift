@@ -139,7 +139,8 @@ extension StatCache {
 
         func encoded() -> Data {
             var text = "\(Snapshot.header) \(reference)\n"
-            for (path, record) in records.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            // In no particular order: the file is a cache, read whole into a dictionary.
+            for (path, record) in records {
                 let s = record.stat
                 text += "\(record.digest.hex) \(s.device) \(s.inode) \(s.size) \(s.mode) \(s.modifiedNanoseconds) \(s.changedNanoseconds) \(path)\n"
             }
