@@ -46,6 +46,9 @@ def main():
     parser.add_argument("--scratch-path", help="passed to `swift build` (e.g. .build-speed)")
     args = parser.parse_args()
 
+    for tool, package in [("/usr/bin/time", "time"), ("zip", "zip")]:
+        if not shutil.which(tool):
+            sys.exit(f"`{tool}` is missing; install it with `apt-get install {package}`.")
     binary = args.binary or build_release(args.scratch_path)
     prepare_corpus()
     out = WORK / "out"
