@@ -102,7 +102,10 @@ public enum LayerBuilder {
         }
         try writer.close()
         prefetcher.finish()
-        reader.finish()
+        // The caches' bookkeeping (saving the stat cache, trimming the entry cache) overlaps hashing the zip.
+        let bookkeeping = DispatchGroup()
+        DispatchQueue.global().async(group: bookkeeping) { reader.finish() }
+        defer { bookkeeping.wait() }
         let digest = try SHA256.hash(fileAt: path)
         let size = try fileSize(path)
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
