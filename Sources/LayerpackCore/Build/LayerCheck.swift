@@ -24,17 +24,17 @@ public enum LayerCheck {
                                settings: [], statistics: WorkStatistics())
         }
         let added = plan.entries.filter { lock.entries[$0.zipPath] == nil }.map(\.zipPath)
-        let locked = plan.entries.filter { lock.entries[$0.zipPath] != nil }
+        let locked = plan.entries.compactMap { entry in lock.entries[entry.zipPath].map { (entry: entry, recorded: $0) } }
+        // Digests are computed on worker threads (or come from the stat cache) and compared here in order.
         let reader = ContentReader(config: plan.config, options: options)
-        let prefetcher = Prefetcher(costs: locked.map(\.size), jobs: options.jobs, budget: .max) { index in
-            try reader.digest(of: locked[index])
+        let prefetcher = Prefetcher(costs: locked.map(\.entry.size), jobs: options.jobs, budget: .max) { index in
+            try reader.digest(of: locked[index].entry)
         }
         defer { prefetcher.finish() }
-        let progress = ProgressCounter(locked, report: options.progress)
+        let progress = ProgressCounter(locked.map(\.entry), report: options.progress)
         var changed: [String] = []
-        for (index, entry) in locked.enumerated() {
+        for (index, (entry, recorded)) in locked.enumerated() {
             let digest = try prefetcher.take(index)
-            let recorded = lock.entries[entry.zipPath]!
             if recorded.mode != LockFile.mode(entry.mode) || recorded.sha256 != digest.hex {
                 changed.append(entry.zipPath)
             }
