@@ -37,20 +37,21 @@ public struct SHA256: ~Copyable {
         return hasher.finalize()
     }
 
-    /// Hashes a file in 1 MiB reads, so memory does not grow with the file.
+    /// Hashes a file in 1 MiB reads into one buffer, so memory does not grow with the file. (Plain
+    /// `read(2)`: `FileHandle.read(upToCount:)` reads a page at a time on Linux, 250 calls per MiB.)
     public static func hash(fileAt path: String) throws -> Digest {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw HashingError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
-        }
-        defer { try? handle.close() }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HashingError.unreadableFile(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
         var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
         while true {
-            let chunk: Data
-            do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
-                throw HashingError.unreadableFile(path: path, reason: error.localizedDescription)
-            }
-            if chunk.isEmpty { break }
-            hasher.update(chunk)
+            let count = read(descriptor, buffer.baseAddress, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw HashingError.unreadableFile(path: path, reason: String(cString: strerror(errno))) }
+            if count == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
         return hasher.finalize()
     }

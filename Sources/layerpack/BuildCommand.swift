@@ -7,6 +7,7 @@ struct Build: ParsableCommand {
         discussion: "Writes the zip to `filename` (default dist/<layer_name>.zip) or --output, and the lock file beside the config, each through a temporary file renamed into place.")
 
     @OptionGroup var options: LayerOptions
+    @OptionGroup var packing: PackingOptions
 
     @Option(name: [.short, .long], help: "Write the zip here instead of the config's `filename`.")
     var output: String?
@@ -15,7 +16,13 @@ struct Build: ParsableCommand {
         try reportingErrors {
             let plan = try options.loadPlan()
             Console.progress("Packing \(plan.entries.count) files (\(plan.totalSize) bytes) for layer \(plan.config.layerName)")
-            let result = try LayerBuilder.build(plan, output: output)
+            let progress = TerminalProgress(label: "Packing")
+            let result = try LayerBuilder.build(plan, output: output, options: packing.buildOptions(progress: progress))
+            progress?.finish()
+            let work = result.statistics
+            if work.reused > 0 {
+                Console.progress("Compressed \(work.compressed) files, reused \(work.reused) from the cache")
+            }
             Console.progress("Wrote \(Console.display(result.filename)) and \(Console.display(plan.config.lockFilePath))")
             if options.json {
                 try Console.json(BuildSummary(result))

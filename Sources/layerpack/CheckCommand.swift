@@ -4,12 +4,15 @@ import LayerpackCore
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exit 0 when the sources still match layerpack.lock, 1 when they changed (a pre-commit hook).",
-        discussion: "Lists each added, removed and changed zip path. Writes nothing. Errors exit 2.")
+        discussion: "Lists each added, removed and changed zip path. Writes neither the zip nor the lock; it updates its stat cache in .layerpack/ (not with --no-cache) so that it hashes only files that changed. Errors exit 2.")
 
     @OptionGroup var options: LayerOptions
+    @OptionGroup var packing: PackingOptions
 
     func run() throws {
-        let report = try reportingErrors { try LayerCheck.run(try options.loadPlan()) }
+        let progress = TerminalProgress(label: "Checking")
+        let report = try reportingErrors { try LayerCheck.run(try options.loadPlan(), options: packing.buildOptions(progress: progress)) }
+        progress?.finish()
         if options.json {
             try Console.json(CheckSummary(report))
         } else if report.isClean {

@@ -8,6 +8,7 @@ struct Hash: ParsableCommand {
         discussion: "The hash is the standard base64 of the SHA-256 of the zip: Terraform's filebase64sha256() and Lambda's CodeSha256.")
 
     @OptionGroup var options: LayerOptions
+    @OptionGroup var packing: PackingOptions
 
     @Argument(help: "Any file: print the base64 SHA-256 of its bytes.")
     var file: String?
@@ -19,7 +20,9 @@ struct Hash: ParsableCommand {
                 if options.json { try Console.json(["filename": file, "source_code_hash": hash]) } else { Console.result(hash) }
                 return
             }
-            let result = try LayerBuilder.dryRun(try options.loadPlan())
+            let progress = TerminalProgress(label: "Hashing")
+            let result = try LayerBuilder.dryRun(try options.loadPlan(), options: packing.buildOptions(progress: progress))
+            progress?.finish()
             if options.json { try Console.json(BuildSummary(result)) } else { Console.result(result.sourceCodeHash) }
         }
     }

@@ -1,9 +1,12 @@
 internal import CLibdeflate
+import Foundation
 
-/// A libdeflate compressor at one level, for one thread at a time.
+/// A libdeflate compressor at one level, for one thread at a time. It compresses into a buffer it
+/// keeps between calls, so a worker compressing file after file does not fault in fresh memory for each.
 final class DeflateCompressor {
     private let handle: OpaquePointer
     let level: Int
+    private let scratch = ScratchBuffer()
 
     /// Levels 1–9 as zlib counts them (libdeflate accepts 1–12).
     init(level: Int) {
@@ -18,21 +21,19 @@ final class DeflateCompressor {
     deinit { libdeflate_free_compressor(handle) }
 
     /// Raw DEFLATE of `input`. Incompressible input comes out as stored blocks, a few bytes larger.
+    /// The result is an array of exactly the compressed size.
     func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
         let bound = libdeflate_deflate_compress_bound(handle, input.count)
-        var output = [UInt8](repeating: 0, count: bound)
-        let written = output.withUnsafeMutableBytes { out in
-            libdeflate_deflate_compress(handle, input.baseAddress, input.count, out.baseAddress, bound)
-        }
+        let output = scratch.reserve(bound)
+        let written = libdeflate_deflate_compress(handle, input.baseAddress, input.count, output.baseAddress, bound)
         precondition(written > 0 || input.isEmpty, "libdeflate wrote nothing within its own bound")
-        output.removeSubrange(written...)
-        return output
+        return Array(UnsafeRawBufferPointer(rebasing: output[..<written]))
     }
 }
 
-/// CRC-32 as zip stores it.
-func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-    UInt32(libdeflate_crc32(0, bytes.baseAddress, bytes.count))
+/// CRC-32 as zip stores it; pass the CRC of what came before as `continuing` to checksum in pieces.
+func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+    UInt32(libdeflate_crc32(UInt32(previous), bytes.baseAddress, bytes.count))
 }
 
 /// The identity of the compressor, for caches keyed by what produced their bytes.

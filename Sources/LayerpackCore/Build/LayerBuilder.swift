@@ -14,10 +14,41 @@ public struct BuildResult: Sendable {
     /// Bytes of the entries, unzipped.
     public let unzippedSize: Int64
     public let lock: LockFile
+    public let statistics: WorkStatistics
 }
 
+/// How `build`, `hash` and `check` go about their work; none of it changes the zip's bytes.
+///
+/// `BuildOptions()` is a full build on every core that reads and writes no cache; the command line
+/// turns the caches on unless given `--no-cache`.
 public struct BuildOptions: Sendable {
-    public init() {}
+    /// Threads that read, hash and compress entries at once.
+    public var jobs: Int
+    /// Whether to use and update the compressed-entry cache and the stat cache.
+    public var useCache: Bool
+    /// Where compressed entries are cached, instead of the config's `cache_dir`.
+    public var cacheDirectory: String?
+    /// Called on the calling thread after each entry is packed or checked.
+    public var progress: (@Sendable (BuildProgress) -> Void)?
+
+    public init(jobs: Int = BuildOptions.defaultJobs, useCache: Bool = false, cacheDirectory: String? = nil,
+                progress: (@Sendable (BuildProgress) -> Void)? = nil) {
+        self.jobs = max(1, jobs)
+        self.useCache = useCache
+        self.cacheDirectory = cacheDirectory
+        self.progress = progress
+    }
+
+    /// The number of cores.
+    public static var defaultJobs: Int { ProcessInfo.processInfo.activeProcessorCount }
+}
+
+/// How far a build or check has got.
+public struct BuildProgress: Sendable {
+    public let entriesDone: Int
+    public let entriesTotal: Int
+    public let bytesDone: Int64
+    public let bytesTotal: Int64
 }
 
 /// Packs a `LayerPlan` into a deterministic zip.
@@ -44,27 +75,44 @@ public enum LayerBuilder {
         return try pack(plan, to: scratch, reportedPath: plan.config.filename, options: options)
     }
 
-    /// Writes the zip at `path` and hashes it.
+    /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which
+    /// takes them in plan order, so the bytes do not depend on `options.jobs`.
     static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> BuildResult {
         let level = plan.config.compressionLevel
-        let compressor = level > 0 ? DeflateCompressor(level: level) : nil
+        let entries = plan.entries
+        let methods = entries.map { StoragePolicy.method(for: $0, level: level) }
+        let reader = ContentReader(config: plan.config, options: options)
+        // Workers run ahead of the writer by up to `jobs` times the largest entry (at least 16 MiB each),
+        // so a large file being compressed does not stall the others, and memory stays bounded.
+        let budget = Int64(options.jobs) * max(entries.map(\.size).max() ?? 0, 16 << 20)
+        let prefetcher = Prefetcher(costs: entries.map(\.size), jobs: options.jobs, budget: budget) { index in
+            try reader.payload(for: entries[index], method: methods[index])
+        }
+        defer { prefetcher.finish() }
         let manifest = ManifestCollector()
+        let progress = ProgressCounter(plan.entries, report: options.progress)
         let writer = try ZipWriter(path: path)
-        for entry in plan.entries {
-            let method = StoragePolicy.method(for: entry, level: level)
-            try writer.add(name: entry.zipPath, mode: entry.mode, method: method) {
-                let payload = try EntryPayload.make(for: entry, method: method, compressor: compressor)
+        for (index, entry) in entries.enumerated() {
+            try writer.add(name: entry.zipPath, mode: entry.mode, method: methods[index]) {
+                let payload = try prefetcher.take(index)
                 manifest.record(entry, payload)
+                progress.advance(by: entry)
                 return payload
             }
         }
         try writer.close()
+        prefetcher.finish()
+        // The caches' bookkeeping (saving the stat cache, trimming the entry cache) overlaps hashing the zip.
+        let bookkeeping = DispatchGroup()
+        DispatchQueue.global().async(group: bookkeeping) { reader.finish() }
+        defer { bookkeeping.wait() }
         let digest = try SHA256.hash(fileAt: path)
         let size = try fileSize(path)
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, entries: manifest.entries)
         return BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
-                           sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock)
+                           sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
+                           statistics: reader.statistics)
     }
 
     static func fileSize(_ path: String) throws -> Int64 { Int64(try lstatOrThrow(path).st_size) }
@@ -72,28 +120,22 @@ public enum LayerBuilder {
 
 /// Which entries are deflated and which stored. Decided from the plan alone, before any byte is
 /// read, because libzip must know an entry's method when it is added.
+///
+/// Files in formats that deflate cannot shrink are stored. The list is measured, not guessed: at
+/// level 6, libdeflate took under 0.35% off `.xz`, `.zst` and `.woff2` files, so they are stored.
+/// It took a median 2–30% off `.png`, `.jpg`, `.gif`, `.gz`, `.bz2`, `.zip`, `.jar`, `.whl` and `.npz`
+/// files (zip-based formats often hold stored members; image files are often poorly compressed), so
+/// those are deflated like anything else.
 enum StoragePolicy {
+    static let storedExtensions: Set<String> = ["xz", "txz", "zst", "tzst", "woff2"]
+
     static func method(for entry: PlannedEntry, level: Int) -> EntryPayload.Method {
         if level == 0 || entry.size == 0 { return .store }
         if case .symlink = entry.kind { return .store }
+        if let dot = entry.zipPath.lastIndex(of: "."), storedExtensions.contains(entry.zipPath[entry.zipPath.index(after: dot)...].lowercased()) {
+            return .store
+        }
         return .deflate
-    }
-}
-
-extension EntryPayload {
-    /// Reads the entry's content and turns it into the bytes the zip stores.
-    static func make(for entry: PlannedEntry, method: Method, compressor: DeflateCompressor?) throws -> EntryPayload {
-        let content: [UInt8]
-        switch entry.kind {
-        case .file: content = try FileIO.read(entry.sourcePath)
-        case .symlink(let target): content = Array(target.utf8)
-        }
-        return content.withUnsafeBytes { raw in
-            let digest = SHA256.hash(raw)
-            let checksum = crc32(raw)
-            let bytes = method == .deflate ? compressor!.compress(raw) : content
-            return EntryPayload(method: method, crc: checksum, uncompressedSize: content.count, bytes: bytes, contentDigest: digest)
-        }
     }
 }
 
@@ -104,5 +146,26 @@ private final class ManifestCollector: @unchecked Sendable {
 
     func record(_ entry: PlannedEntry, _ payload: EntryPayload) {
         lock.withLock { entries[entry.zipPath] = LockFile.Entry(sha256: payload.contentDigest.hex, mode: LockFile.mode(entry.mode)) }
+    }
+}
+
+/// Counts entries and bytes done for `BuildOptions.progress`.
+final class ProgressCounter {
+    private let report: (@Sendable (BuildProgress) -> Void)?
+    private let entriesTotal: Int
+    private let bytesTotal: Int64
+    private var entriesDone = 0
+    private var bytesDone: Int64 = 0
+
+    init(_ entries: [PlannedEntry], report: (@Sendable (BuildProgress) -> Void)?) {
+        self.report = report
+        entriesTotal = entries.count
+        bytesTotal = entries.reduce(0) { $0 + $1.size }
+    }
+
+    func advance(by entry: PlannedEntry) {
+        entriesDone += 1
+        bytesDone += entry.size
+        report?(BuildProgress(entriesDone: entriesDone, entriesTotal: entriesTotal, bytesDone: bytesDone, bytesTotal: bytesTotal))
     }
 }

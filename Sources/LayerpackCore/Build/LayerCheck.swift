@@ -1,7 +1,8 @@
 import Foundation
 import Hashing
 
-/// `layerpack check`: whether the sources still match the lock file, without writing anything.
+/// `layerpack check`: whether the sources still match the lock file. It never writes the zip or the
+/// lock; with the caches on, it updates the stat cache so the next check is as quick.
 public struct CheckReport: Sendable, Equatable {
     public let lockFile: String
     public let lockMissing: Bool
@@ -10,28 +11,37 @@ public struct CheckReport: Sendable, Equatable {
     public let changed: [String]
     /// Config settings that change the zip and differ from the lock, as `key: lock → config`.
     public let settings: [String]
+    public let statistics: WorkStatistics
 
     public var isClean: Bool { !lockMissing && added.isEmpty && removed.isEmpty && changed.isEmpty && settings.isEmpty }
 }
 
 public enum LayerCheck {
-    public static func run(_ plan: LayerPlan) throws -> CheckReport {
+    public static func run(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> CheckReport {
         let lockPath = plan.config.lockFilePath
         guard let lock = try LockFile.read(at: lockPath) else {
-            return CheckReport(lockFile: lockPath, lockMissing: true, added: plan.entries.map(\.zipPath), removed: [], changed: [], settings: [])
+            return CheckReport(lockFile: lockPath, lockMissing: true, added: plan.entries.map(\.zipPath), removed: [], changed: [],
+                               settings: [], statistics: WorkStatistics())
         }
-        var added: [String] = []
+        let added = plan.entries.filter { lock.entries[$0.zipPath] == nil }.map(\.zipPath)
+        let locked = plan.entries.compactMap { entry in lock.entries[entry.zipPath].map { (entry: entry, recorded: $0) } }
+        // Digests are computed on worker threads (or come from the stat cache) and compared here in order.
+        let reader = ContentReader(config: plan.config, options: options)
+        let prefetcher = Prefetcher(costs: locked.map(\.entry.size), jobs: options.jobs, budget: .max) { index in
+            try reader.digest(of: locked[index].entry)
+        }
+        defer { prefetcher.finish() }
+        let progress = ProgressCounter(locked.map(\.entry), report: options.progress)
         var changed: [String] = []
-        for entry in plan.entries {
-            guard let locked = lock.entries[entry.zipPath] else {
-                added.append(entry.zipPath)
-                continue
-            }
-            let digest = try contentDigest(of: entry)
-            if locked.mode != LockFile.mode(entry.mode) || locked.sha256 != digest.hex {
+        for (index, (entry, recorded)) in locked.enumerated() {
+            let digest = try prefetcher.take(index)
+            if recorded.mode != LockFile.mode(entry.mode) || recorded.sha256 != digest.hex {
                 changed.append(entry.zipPath)
             }
+            progress.advance(by: entry)
         }
+        prefetcher.finish()
+        reader.finish()
         let present = Set(plan.entries.map(\.zipPath))
         let removed = lock.entries.keys.filter { !present.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         var settings: [String] = []
@@ -39,15 +49,7 @@ public enum LayerCheck {
         if lock.compressionLevel != plan.config.compressionLevel {
             settings.append("compression_level: \(lock.compressionLevel) → \(plan.config.compressionLevel)")
         }
-        return CheckReport(lockFile: lockPath, lockMissing: false, added: added, removed: removed, changed: changed, settings: settings)
-    }
-
-    static func contentDigest(of entry: PlannedEntry) throws -> Digest {
-        switch entry.kind {
-        case .file:
-            return try SHA256.hash(fileAt: entry.sourcePath)
-        case .symlink(let target):
-            return SHA256.hash(Data(target.utf8))
-        }
+        return CheckReport(lockFile: lockPath, lockMissing: false, added: added, removed: removed, changed: changed, settings: settings,
+                           statistics: reader.statistics)
     }
 }

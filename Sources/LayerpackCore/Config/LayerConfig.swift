@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 /// A validated `layerpack.yml`. Keys are the Terraform resource's argument names plus the packaging keys
-/// (`layout`, `sources`, `exclude`, `symlinks`, `compression_level`).
+/// (`layout`, `sources`, `exclude`, `symlinks`, `compression_level`, `cache_dir`).
 public struct LayerConfig: Sendable {
     /// One entry of `sources:`.
     public struct Source: Sendable, Equatable {
@@ -47,6 +47,16 @@ public struct LayerConfig: Sendable {
     public let exclude: [String]
     public let symlinks: SymlinkPolicy
     public let compressionLevel: Int
+    /// `cache_dir`: the absolute folder where compressed entries are kept between builds, so a rebuild
+    /// compresses only the files that changed. Default `.layerpack/cache` beside the config; a shared
+    /// folder (e.g. `~/.cache/layerpack`) serves several layers. Safe to delete; trimmed to 512 MiB.
+    public let cacheDirectory: String
+
+    /// `.layerpack` beside the config: layerpack's own state (the stat cache, and by default the entry cache).
+    public var stateDirectory: String { URL(fileURLWithPath: directory).appendingPathComponent(".layerpack").path }
+
+    /// What each source file's `lstat` said when it was last hashed, so unchanged files are not hashed again.
+    public var statCachePath: String { stateDirectory + "/stat-cache" }
 
     /// The lock file: the config's name with `.lock` for its extension, beside it (`layerpack.lock`).
     public var lockFilePath: String {
@@ -64,7 +74,7 @@ public struct LayerConfig: Sendable {
     static let knownKeys = [
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
-        "layout", "sources", "exclude", "symlinks", "compression_level",
+        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir",
     ]
 
     /// Reads and validates the config at `path` (relative to the current folder, or absolute).
@@ -226,6 +236,13 @@ private struct Reader {
                                            accepted: "Accepted: `follow` (store what a link points to) or `preserve` (store the link).")
         }
         let compressionLevel = try integer("compression_level", range: 0...9) ?? LayerConfig.defaultCompressionLevel
+        let cacheDir = try string("cache_dir")
+        if cacheDir?.isEmpty == true {
+            throw ConfigError.invalidValue(file: file, line: line("cache_dir"), key: "cache_dir", value: "",
+                                           accepted: "`cache_dir` is a folder, relative to the config or absolute, e.g. `cache_dir: ~/.cache/layerpack`.")
+        }
+        let cacheDirectory = cacheDir.map { absolutePath(NSString(string: $0).expandingTildeInPath, in: directory) }
+            ?? URL(fileURLWithPath: directory).appendingPathComponent(".layerpack/cache").path
         let sources = try readSources(directory: directory, layout: layout, rubyVersion: rubyVersion,
                                       publishesExistingObject: s3Bucket != nil && s3Key != nil)
 
@@ -235,7 +252,8 @@ private struct Reader {
             filename: absolutePath(filename, in: directory),
             s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
             skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash,
-            layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel)
+            layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
+            cacheDirectory: cacheDirectory)
     }
 
     func bool(_ key: String) throws -> Bool? {

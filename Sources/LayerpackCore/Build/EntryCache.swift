@@ -1,0 +1,151 @@
+import Foundation
+import Hashing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Compressed entries from earlier builds, so that a rebuild compresses only what changed.
+///
+/// One file per entry, named by what produced its bytes: the content's SHA-256, the compression level
+/// and the compressor version (`<sha256>-6-libdeflate-1.14`). A file holds a 64-byte header (a magic
+/// number, the SHA-256, the level, the content's CRC-32, both sizes), the raw DEFLATE bytes, and a
+/// CRC-32 of everything before it. An entry is used only when the header agrees with what was asked
+/// for, the file has exactly the length the header gives and the checksum matches; anything else is
+/// deleted so that the build compresses the content again and stores a good copy.
+///
+/// Files are written under a temporary name and renamed into place, so a reader never sees half of
+/// one. Using an entry refreshes its modification time (at most hourly); when the folder holds more than `limit`
+/// bytes, the least recently used entries are deleted. Deleting the folder is always safe.
+final class EntryCache: Sendable {
+    let directory: String
+    let level: Int
+    let limit: Int64
+
+    /// The size the folder is trimmed to: a few builds of a layer at Lambda's 250 MB limit.
+    static let defaultLimit: Int64 = 512 << 20
+
+    private static let magic = Array("LPENTRY1".utf8)
+    private static let headerSize = 64
+    private static let trailerSize = 4
+
+    init(directory: String, level: Int, limit: Int64 = EntryCache.defaultLimit) {
+        self.directory = directory
+        self.level = level
+        self.limit = limit
+    }
+
+    func path(for digest: Digest) -> String {
+        "\(directory)/\(digest.hex)-\(level)-\(deflateCompressorVersion)"
+    }
+
+    /// The deflated entry for content with this SHA-256 and size, or nil when there is no sound one.
+    func payload(for digest: Digest, size: Int64) -> EntryPayload? {
+        let path = path(for: digest)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, let payload = verifiedPayload(descriptor, info, digest: digest, size: size) else {
+            unlink(path)
+            return nil
+        }
+        // Marks the entry used, for trimming; within the hour is recent enough, and saves a call per entry.
+        if Int(info.st_mtim.tv_sec) < time(nil) - 3600 { futimens(descriptor, nil) }
+        return payload
+    }
+
+    private func verifiedPayload(_ descriptor: Int32, _ info: stat, digest: Digest, size: Int64) -> EntryPayload? {
+        var header = [UInt8](repeating: 0, count: EntryCache.headerSize)
+        guard info.st_size >= EntryCache.headerSize + EntryCache.trailerSize,
+              header.withUnsafeMutableBytes({ FileIO.readExactly(descriptor, into: $0) }),
+              Array(header[0..<8]) == EntryCache.magic, Array(header[8..<40]) == digest.bytes,
+              header.littleEndian(UInt32.self, at: 40) == UInt32(level),
+              header.littleEndian(UInt64.self, at: 48) == UInt64(size)
+        else { return nil }
+        let contentCRC = header.littleEndian(UInt32.self, at: 44)
+        let compressedSize = Int(header.littleEndian(UInt64.self, at: 56))
+        guard Int(info.st_size) == EntryCache.headerSize + compressedSize + EntryCache.trailerSize else { return nil }
+        var bytes = [UInt8](repeating: 0, count: compressedSize)
+        var trailer = [UInt8](repeating: 0, count: EntryCache.trailerSize)
+        guard bytes.withUnsafeMutableBytes({ FileIO.readExactly(descriptor, into: $0) }),
+              trailer.withUnsafeMutableBytes({ FileIO.readExactly(descriptor, into: $0) })
+        else { return nil }
+        let checksum = bytes.withUnsafeBytes { crc32($0, continuing: header.withUnsafeBytes { crc32($0) }) }
+        guard trailer.littleEndian(UInt32.self, at: 0) == checksum else { return nil }
+        return EntryPayload(method: .deflate, crc: contentCRC, uncompressedSize: Int(size), bytes: bytes, contentDigest: digest)
+    }
+
+    /// Keeps a deflated payload for later builds. Best effort: a cache that cannot be written only
+    /// means compressing again next time.
+    func store(_ payload: EntryPayload) {
+        precondition(payload.method == .deflate, "only deflated entries are cached")
+        var header = EntryCache.magic + payload.contentDigest.bytes
+        header.appendLittleEndian(UInt32(level))
+        header.appendLittleEndian(payload.crc)
+        header.appendLittleEndian(UInt64(payload.uncompressedSize))
+        header.appendLittleEndian(UInt64(payload.bytes.count))
+        var trailer: [UInt8] = []
+        trailer.appendLittleEndian(payload.bytes.withUnsafeBytes { crc32($0, continuing: header.withUnsafeBytes { crc32($0) }) })
+
+        let path = path(for: payload.contentDigest)
+        let temporary = FileIO.temporaryPath(beside: path)
+        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if descriptor < 0 && errno == ENOENT && createFolder() {
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        }
+        guard descriptor >= 0 else { return }
+        let written = [header, payload.bytes, trailer].allSatisfy { part in
+            part.withUnsafeBytes { FileIO.writeAll(descriptor, $0) }
+        }
+        close(descriptor)
+        if !written || rename(temporary, path) != 0 { unlink(temporary) }
+    }
+
+    /// Deletes the least recently used entries while the folder holds more than `limit` bytes. Only
+    /// files named as this cache names them are counted or deleted.
+    func trim() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        var files: [(path: String, size: Int64, used: Int64)] = []
+        for name in names where EntryCache.isCacheFileName(name) {
+            let path = directory + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            files.append((path, Int64(info.st_size), FileStat(info).modifiedNanoseconds))
+        }
+        var total = files.reduce(0) { $0 + $1.size }
+        guard total > limit else { return }
+        for file in files.sorted(by: { $0.used < $1.used }) where total > limit {
+            if unlink(file.path) == 0 { total -= file.size }
+        }
+    }
+
+    /// `<64 hex digits>-…` for an entry, `.<64 hex digits>-….tmp-…` for one being written.
+    static func isCacheFileName(_ name: String) -> Bool {
+        let name = name.utf8.first == UInt8(ascii: ".") ? name.utf8.dropFirst() : name.utf8[...]
+        return name.count > 65 && name.prefix(64).allSatisfy(isLowercaseHexDigit) && name.dropFirst(64).first == UInt8(ascii: "-")
+    }
+
+    /// Creates the folder with a `CACHEDIR.TAG`, so backup tools know to skip it.
+    private func createFolder() -> Bool {
+        guard FileIO.makeFolder(directory) else { return false }
+        let tag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks a cache folder created by layerpack; it is safe to delete.\n"
+        _ = FileManager.default.createFile(atPath: directory + "/CACHEDIR.TAG", contents: Data(tag.utf8))
+        return true
+    }
+}
+
+func isLowercaseHexDigit(_ byte: UInt8) -> Bool {
+    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    func littleEndian<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        var value = T.zero
+        Swift.withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: self[offset..<offset + MemoryLayout<T>.size]) }
+        return T(littleEndian: value)
+    }
+}
