@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 PREFIX ?= /usr/local
 # Debian packages the build, the tests and the demo need.
-APT_PACKAGES := pkg-config libzip-dev libssl-dev libcurl4-openssl-dev libdeflate-dev zip unzip python3 python3-venv
+APT_PACKAGES := pkg-config libzip-dev libssl-dev libcurl4-openssl-dev libdeflate-dev zip unzip time python3 python3-venv python3-pip
 # The test server runs from a virtual environment of our own, so the system Python stays untouched.
 VENV := .venv
 PYTHON := $(VENV)/bin/python3
@@ -34,8 +34,8 @@ test: deps ## Run every test: unit, interop (unzip, zipinfo, Python) and integra
 demo: build ## Pack the example layer in Fixtures/ and publish it to a local moto_server.
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) scripts/demo.sh .build/release/layerpack
 
-bench: build ## Time full, incremental and check runs against zip and Python's zipfile on a large corpus.
-	@echo "make bench is not written yet." && exit 1
+bench: deps ## Time layerpack against zip -6 and Python's zipfile on numpy+pandas+scipy (bench/README.md).
+	python3 bench/run.py
 
 install: build ## Install layerpack into $(PREFIX)/bin.
 	install -d $(DESTDIR)$(PREFIX)/bin

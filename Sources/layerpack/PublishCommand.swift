@@ -15,6 +15,7 @@ struct Publish: ParsableCommand {
         """)
 
     @OptionGroup var options: LayerOptions
+    @OptionGroup var packing: PackingOptions
 
     @Option(name: [.short, .long], help: "The zip to publish (default: the config's `filename`).")
     var output: String?
@@ -29,7 +30,7 @@ struct Publish: ParsableCommand {
         try reportingErrors {
             let config = try LayerConfig.load(path: options.config)
             let aws = try AWSConfiguration.resolve(profile: profile)
-            let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, progress: Console.progress))
+            let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
             for warning in report.warnings { Console.progress("warning: \(warning)") }
             if options.json {

@@ -252,6 +252,21 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         #expect(try folder.list().filter { $0.hasPrefix(".") }.isEmpty)
     }
 
+    @Test func commitReplacesAFileButNeverAFolder() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("target.zip", "old")
+        let staged = try FileIO.stage(Data("new".utf8), for: folder.url("target.zip"))
+        try FileIO.commit(staged, to: folder.url("target.zip"))
+        #expect(try folder.read("target.zip") == Data("new".utf8))
+        #expect(try folder.list() == ["target.zip"])
+
+        try folder.write("taken/keep.txt", "mine")
+        let second = try FileIO.stage(Data("zip".utf8), for: folder.url("taken"))
+        expectError("`\(folder.url("taken"))`", "Nothing was changed there") { try FileIO.commit(second, to: folder.url("taken")) }
+        #expect(try folder.read("taken/keep.txt") == Data("mine".utf8))
+        #expect(try folder.list() == ["taken", "target.zip"])
+    }
+
     @Test func outputOptionWritesElsewhere() throws {
         let folder = try TemporaryFolder()
         try folder.write("src/a.py", "a")
@@ -323,5 +338,19 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         let b = try #require(text.range(of: "python/b.py"))
         #expect(a.lowerBound < b.lowerBound)
         #expect(text.contains("\"sha256\" : \"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\""))
+    }
+}
+
+@Suite struct LockFileEncoding {
+    @Test func handWrittenJSONMatchesFoundationsAndRoundTrips() throws {
+        let entries = ["python/b.py": LockFile.Entry(sha256: "bb", mode: "0644"), "bin/tool": LockFile.Entry(sha256: "aa", mode: "0755"),
+                       "python/a \"quoted\"\\name.py": LockFile.Entry(sha256: "cc", mode: "0644")]
+        let lock = LockFile(layerName: "x", sourceCodeHash: "abc=", sourceCodeSize: 12, compressionLevel: 6, entries: entries)
+        var foundation = try stableJSONEncoder.encode(lock)
+        foundation.append(0x0a)
+        #expect(String(decoding: lock.encoded(), as: UTF8.self) == String(decoding: foundation, as: UTF8.self))
+        let odd = LockFile(layerName: "x", sourceCodeHash: "abc=", sourceCodeSize: 1, compressionLevel: 0,
+                           entries: ["tab\there/new\nline/ctl\u{1}/é.txt": LockFile.Entry(sha256: "dd", mode: "120777")])
+        #expect(try JSONDecoder().decode(LockFile.self, from: odd.encoded()) == odd)
     }
 }

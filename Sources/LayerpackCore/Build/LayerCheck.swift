@@ -43,7 +43,7 @@ public enum LayerCheck {
         prefetcher.finish()
         reader.finish()
         let present = Set(plan.entries.map(\.zipPath))
-        let removed = lock.entries.keys.filter { !present.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let removed = lock.entries.keys.filter { !present.contains($0) }.sorted(by: bytewiseLess)
         var settings: [String] = []
         if lock.layerName != plan.config.layerName { settings.append("layer_name: \(lock.layerName) → \(plan.config.layerName)") }
         if lock.compressionLevel != plan.config.compressionLevel {

@@ -73,7 +73,7 @@ public struct LayerPlan: Sendable {
             excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks)
         for source in config.sources { try walker.add(source) }
         var entries = walker.entries
-        entries.sort { $0.zipPath.utf8.lexicographicallyPrecedes($1.zipPath.utf8) }
+        entries.sort { bytewiseLess($0.zipPath, $1.zipPath) }
         try LayerPlan.checkPaths(entries)
         guard !entries.isEmpty else { throw BuildError.emptyLayer(file: config.file) }
         self.entries = entries
@@ -86,12 +86,16 @@ public struct LayerPlan: Sendable {
         for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.zipPath == next.zipPath {
             throw BuildError.duplicateZipPath(zipPath: next.zipPath, first: previous.originDescription, second: next.originDescription)
         }
-        let byPath = Dictionary(uniqueKeysWithValues: sorted.map { ($0.zipPath, $0) })
+        // Only a path that some entry's path starts with (plus `/`) can be a conflicting parent.
+        let indexByPath = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.zipPath, $0) })
+        var foldersSeen: Set<Substring> = []
         for entry in sorted {
             var parent = Substring(entry.zipPath)
             while let slash = parent.lastIndex(of: "/") {
                 parent = parent[..<slash]
-                if let file = byPath[String(parent)] {
+                guard foldersSeen.insert(parent).inserted else { break }
+                if let index = indexByPath[String(parent)] {
+                    let file = sorted[index]
                     throw BuildError.fileFolderConflict(file: file.zipPath, fileSource: file.originDescription, folderEntry: entry.originDescription)
                 }
             }
@@ -176,10 +180,21 @@ private struct SourceWalker {
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw BuildError.unsupportedFileType(path: path, kind: fileKindName(info.st_mode))
         }
-        guard access(path, R_OK) == 0 else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno))) }
         entries.append(PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .file(executable: info.st_mode & 0o111 != 0),
                                     size: Int64(info.st_size), fileStat: FileStat(info), origin: origin))
     }
+}
+
+/// Bytewise order of the UTF-8 encodings: the order of entries in our zips and lock files.
+func bytewiseLess(_ a: String, _ b: String) -> Bool {
+    let fast = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in
+            let common = min(x.count, y.count)
+            let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+            return order != 0 ? order < 0 : x.count < y.count
+        }
+    }
+    return (fast ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
 }
 
 private func join(_ folder: String, _ name: String) -> String { folder.isEmpty ? name : folder + "/" + name }

@@ -45,12 +45,16 @@ public struct PublishOptions: Sendable {
     public var dryRun = false
     /// Where the zip is (default: the config's `filename`).
     public var output: String?
+    /// How the zip is built or checked when publish needs to.
+    public var build: BuildOptions
     /// Called with progress lines (stderr in the CLI).
     public var progress: @Sendable (String) -> Void = { _ in }
 
-    public init(dryRun: Bool = false, output: String? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(dryRun: Bool = false, output: String? = nil, build: BuildOptions = BuildOptions(),
+                progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.dryRun = dryRun
         self.output = output
+        self.build = build
         self.progress = progress
     }
 }
@@ -153,16 +157,16 @@ public struct Publisher: Sendable {
         let zip = options.output.map { absolutePath($0, in: FileManager.default.currentDirectoryPath) } ?? config.filename
         let plan = try LayerPlan(config: config)
         if let lock = try LockFile.read(at: config.lockFilePath), FileManager.default.fileExists(atPath: zip),
-           try LayerCheck.run(plan).isClean, try SHA256.hash(fileAt: zip).base64 == lock.sourceCodeHash {
+           try LayerCheck.run(plan, options: options.build).isClean, try SHA256.hash(fileAt: zip).base64 == lock.sourceCodeHash {
             options.progress("\(zip) matches the sources and \(config.lockFilePath); using it.")
             return Artifact(hash: lock.sourceCodeHash, size: lock.sourceCodeSize, filename: zip)
         }
         if options.dryRun {
-            let result = try LayerBuilder.dryRun(plan)
+            let result = try LayerBuilder.dryRun(plan, options: options.build)
             return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: zip)
         }
         options.progress("Building \(zip).")
-        let result = try LayerBuilder.build(plan, output: options.output)
+        let result = try LayerBuilder.build(plan, output: options.output, options: options.build)
         return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: result.filename)
     }
 
