@@ -354,3 +354,20 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         #expect(try JSONDecoder().decode(LockFile.self, from: odd.encoded()) == odd)
     }
 }
+
+@Suite struct OwnOutputsStayOut {
+    @Test func aSourceHoldingTheConfigNeverPacksLayerpacksOwnFiles() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("bin/tool", "#!/bin/sh\n", mode: 0o755)
+        try folder.write("layerpack.yml", "layer_name: whole\nlayout: provided\nsources: [.]\nexclude: [layerpack.yml]\n")
+        let config = try LayerConfig.load(path: folder.url("layerpack.yml"))
+        let first = try LayerBuilder.build(try LayerPlan(config: config))
+        // Now dist/whole.zip, layerpack.lock, a state file and .layerpack/ sit inside the source.
+        try folder.write("layerpack.state.json", "{}")
+        try folder.write(".layerpack/stat-cache", "x")
+        try folder.write(".layerpack.lock.tmp-1-2", "half-written")
+        let second = try LayerBuilder.build(try LayerPlan(config: config))
+        #expect(second.sourceCodeHash == first.sourceCodeHash)
+        #expect(try LayerPlan(config: config).entries.map(\.zipPath) == ["bin/tool"])
+    }
+}

@@ -70,7 +70,8 @@ public struct LayerPlan: Sendable {
         guard !config.sources.isEmpty else { throw BuildError.noSources(file: config.file) }
         self.config = config
         var walker = SourceWalker(
-            excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks)
+            excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks,
+            ownFiles: OwnFiles(config))
         for source in config.sources { try walker.add(source) }
         var entries = walker.entries
         entries.sort { bytewiseLess($0.zipPath, $1.zipPath) }
@@ -107,11 +108,13 @@ public struct LayerPlan: Sendable {
 private struct SourceWalker {
     let excludes: ExcludeRules
     let symlinks: LayerConfig.SymlinkPolicy
+    let ownFiles: OwnFiles
     var entries: [PlannedEntry] = []
 
-    init(excludes: ExcludeRules, symlinks: LayerConfig.SymlinkPolicy) {
+    init(excludes: ExcludeRules, symlinks: LayerConfig.SymlinkPolicy, ownFiles: OwnFiles) {
         self.excludes = excludes
         self.symlinks = symlinks
+        self.ownFiles = ownFiles
     }
 
     mutating func add(_ source: LayerConfig.Source) throws {
@@ -137,7 +140,7 @@ private struct SourceWalker {
 
     private mutating func walkFolder(_ folder: String, relative: String, root: String, destination: String,
                                      origin: String, active: inout Set<String>) throws {
-        for name in try listFolder(folder) {
+        for name in try listFolder(folder) where !ownFiles.contains(name, in: folder) {
             let path = folder + "/" + name
             let relativePath = relative.isEmpty ? name : relative + "/" + name
             let info = try lstatOrThrow(path)
@@ -185,6 +188,28 @@ private struct SourceWalker {
     }
 }
 
+/// What layerpack itself writes beside a config — the zip, the lock file, the publish state, the
+/// `.layerpack/` folder and their temporary files — is never packed, even when a source contains it:
+/// a layer that held its own previous zip would never have a stable hash.
+struct OwnFiles {
+    private let paths: Set<String>
+
+    init(_ config: LayerConfig) {
+        paths = Set([config.filename, config.lockFilePath, config.publishStatePath, config.stateDirectory].map { path in
+            let url = URL(fileURLWithPath: path)
+            let folder = url.deletingLastPathComponent().path
+            return (realPath(folder) ?? folder) + "/" + url.lastPathComponent
+        })
+    }
+
+    /// Whether `name` in the real folder `folder` is one of them, or a temporary file of one (`.NAME.tmp-…`).
+    func contains(_ name: String, in folder: String) -> Bool {
+        if paths.contains(folder + "/" + name) { return true }
+        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-") else { return false }
+        return paths.contains(folder + "/" + name[name.index(after: name.startIndex)..<marker.lowerBound])
+    }
+}
+
 /// Bytewise order of the UTF-8 encodings: the order of entries in our zips and lock files.
 func bytewiseLess(_ a: String, _ b: String) -> Bool {
     let fast = a.utf8.withContiguousStorageIfAvailable { x in
@@ -225,7 +250,7 @@ private func statOrThrow(_ path: String) throws -> stat {
     return info
 }
 
-private func realPath(_ path: String) -> String? {
+func realPath(_ path: String) -> String? {
     guard let resolved = realpath(path, nil) else { return nil }
     defer { free(resolved) }
     return String(cString: resolved)

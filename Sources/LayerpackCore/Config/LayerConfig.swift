@@ -58,6 +58,11 @@ public struct LayerConfig: Sendable {
     /// What each source file's `lstat` said when it was last hashed, so unchanged files are not hashed again.
     public var statCachePath: String { stateDirectory + "/stat-cache" }
 
+    /// Where `publish` and `import` record the managed version: `layerpack.state.json` beside the config.
+    public var publishStatePath: String {
+        URL(fileURLWithPath: lockFilePath).deletingPathExtension().appendingPathExtension("state.json").path
+    }
+
     /// The lock file: the config's name with `.lock` for its extension, beside it (`layerpack.lock`).
     public var lockFilePath: String {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(URL(fileURLWithPath: file).lastPathComponent)

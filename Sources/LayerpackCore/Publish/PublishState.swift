@@ -21,9 +21,7 @@ public struct PublishState: Codable, Equatable, Sendable {
     }
 
     /// `layerpack.yml` → `layerpack.state.json`, beside it.
-    public static func path(for config: LayerConfig) -> String {
-        URL(fileURLWithPath: config.lockFilePath).deletingPathExtension().appendingPathExtension("state.json").path
-    }
+    public static func path(for config: LayerConfig) -> String { config.publishStatePath }
 
     public static func read(for config: LayerConfig) throws -> PublishState? {
         let path = path(for: config)
