@@ -371,3 +371,23 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         #expect(try LayerPlan(config: config).entries.map(\.zipPath) == ["bin/tool"])
     }
 }
+
+@Suite struct EveryLayoutFixture {
+    @Test(arguments: [
+        ("nodejs-layer", ["nodejs/node_modules/greeting/index.js", "nodejs/node_modules/greeting/package.json"]),
+        ("ruby-layer", ["ruby/gems/3.3.0/gems/greeting-1.0.0/lib/greeting.rb", "ruby/gems/3.3.0/specifications/greeting-1.0.0.gemspec"]),
+        ("java-layer", ["java/lib/log4j2.xml"]),
+        ("provided-layer", ["bin/greet", "lib/greeting/message.txt"]),
+        ("extension-layer", ["extensions/greeting-extension"]),
+        ("python-layer", ["bin/greet", "python/greeting/__init__.py", "python/greeting/core.py"]),
+    ])
+    func fixtureBuildsIntoItsLayout(_ name: String, _ expected: [String]) throws {
+        let config = try LayerConfig.load(path: fixturesFolder + "/\(name)/layerpack.yml")
+        let plan = try LayerPlan(config: config)
+        #expect(plan.entries.map(\.zipPath) == expected)
+        let before = try FileManager.default.subpathsOfDirectory(atPath: config.directory).sorted()
+        let result = try LayerBuilder.dryRun(plan)
+        #expect(result.fileCount == expected.count)
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: config.directory).sorted() == before)
+    }
+}

@@ -1,0 +1,3 @@
+module Greeting
+  def self.greet(name) = "Hello, #{name}, from a Lambda layer!"
+end
