@@ -58,6 +58,11 @@ public struct LayerConfig: Sendable {
     /// What each source file's `lstat` said when it was last hashed, so unchanged files are not hashed again.
     public var statCachePath: String { stateDirectory + "/stat-cache" }
 
+    /// `path` relative to the config's folder when it is inside it, for messages.
+    public func relativePath(_ path: String) -> String {
+        path.hasPrefix(directory + "/") ? String(path.dropFirst(directory.count + 1)) : path
+    }
+
     /// Where `publish` and `import` record the managed version: `layerpack.state.json` beside the config.
     public var publishStatePath: String {
         URL(fileURLWithPath: lockFilePath).deletingPathExtension().appendingPathExtension("state.json").path

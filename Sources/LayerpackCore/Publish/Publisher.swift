@@ -158,14 +158,14 @@ public struct Publisher: Sendable {
         let plan = try LayerPlan(config: config)
         if let lock = try LockFile.read(at: config.lockFilePath), FileManager.default.fileExists(atPath: zip),
            try LayerCheck.run(plan, options: options.build).isClean, try SHA256.hash(fileAt: zip).base64 == lock.sourceCodeHash {
-            options.progress("\(zip) matches the sources and \(config.lockFilePath); using it.")
+            options.progress("\(config.relativePath(zip)) matches the sources and \(config.relativePath(config.lockFilePath)); using it.")
             return Artifact(hash: lock.sourceCodeHash, size: lock.sourceCodeSize, filename: zip)
         }
         if options.dryRun {
             let result = try LayerBuilder.dryRun(plan, options: options.build)
             return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: zip)
         }
-        options.progress("Building \(zip).")
+        options.progress("Building \(config.relativePath(zip)).")
         let result = try LayerBuilder.build(plan, output: options.output, options: options.build)
         return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: result.filename)
     }
