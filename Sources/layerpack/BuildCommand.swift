@@ -25,7 +25,7 @@ struct Build: ParsableCommand {
             }
             Console.progress("Wrote \(Console.display(result.filename)) and \(Console.display(plan.config.lockFilePath))")
             if options.json {
-                try Console.json(BuildSummary(result))
+                try Console.json(result)
             } else {
                 Console.result("filename: \(Console.display(result.filename))")
                 Console.result("source_code_hash: \(result.sourceCodeHash)")
@@ -33,23 +33,5 @@ struct Build: ParsableCommand {
                 Console.result("file_count: \(result.fileCount)")
             }
         }
-    }
-}
-
-struct BuildSummary: Encodable {
-    let layerName: String
-    let filename: String
-    let sourceCodeHash: String
-    let sourceCodeSize: Int64
-    let fileCount: Int
-    let unzippedSize: Int64
-
-    init(_ result: BuildResult) {
-        layerName = result.layerName
-        filename = result.filename
-        sourceCodeHash = result.sourceCodeHash
-        sourceCodeSize = result.sourceCodeSize
-        fileCount = result.fileCount
-        unzippedSize = result.unzippedSize
     }
 }

@@ -14,7 +14,7 @@ struct Check: ParsableCommand {
         let report = try reportingErrors { try LayerCheck.run(try options.loadPlan(), options: packing.buildOptions(progress: progress)) }
         progress?.finish()
         if options.json {
-            try Console.json(CheckSummary(report))
+            try Console.json(report)
         } else if report.isClean {
             Console.result("\(Console.display(report.lockFile)) matches the sources.")
         } else if report.lockMissing {
@@ -30,25 +30,5 @@ struct Check: ParsableCommand {
             Console.progress("Run `layerpack build` to rebuild the layer and update the lock file.")
             throw ExitCode(1)
         }
-    }
-}
-
-struct CheckSummary: Encodable {
-    let clean: Bool
-    let lockFile: String
-    let lockMissing: Bool
-    let added: [String]
-    let removed: [String]
-    let changed: [String]
-    let settings: [String]
-
-    init(_ report: CheckReport) {
-        clean = report.isClean
-        lockFile = report.lockFile
-        lockMissing = report.lockMissing
-        added = report.added
-        removed = report.removed
-        changed = report.changed
-        settings = report.settings
     }
 }

@@ -23,7 +23,7 @@ struct Hash: ParsableCommand {
             let progress = TerminalProgress(label: "Hashing")
             let result = try LayerBuilder.dryRun(try options.loadPlan(), options: packing.buildOptions(progress: progress))
             progress?.finish()
-            if options.json { try Console.json(BuildSummary(result)) } else { Console.result(result.sourceCodeHash) }
+            if options.json { try Console.json(result) } else { Console.result(result.sourceCodeHash) }
         }
     }
 }

@@ -17,6 +17,14 @@ public struct BuildResult: Sendable {
     public let statistics: WorkStatistics
 }
 
+/// `--json` of `build` and `hash`: the fields above but the lock and the statistics, in snake case.
+extension BuildResult: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case layerName = "layer_name", filename, sourceCodeHash = "source_code_hash", sourceCodeSize = "source_code_size"
+        case fileCount = "file_count", unzippedSize = "unzipped_size"
+    }
+}
+
 /// How `build`, `hash` and `check` go about their work; none of it changes the zip's bytes.
 ///
 /// `BuildOptions()` is a full build on every core that reads and writes no cache; the command line

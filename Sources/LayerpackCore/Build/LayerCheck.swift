@@ -16,6 +16,24 @@ public struct CheckReport: Sendable, Equatable {
     public var isClean: Bool { !lockMissing && added.isEmpty && removed.isEmpty && changed.isEmpty && settings.isEmpty }
 }
 
+/// `check --json`: `clean` and the lists, in snake case.
+extension CheckReport: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case clean, lockFile = "lock_file", lockMissing = "lock_missing", added, removed, changed, settings
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(isClean, forKey: .clean)
+        try container.encode(lockFile, forKey: .lockFile)
+        try container.encode(lockMissing, forKey: .lockMissing)
+        try container.encode(added, forKey: .added)
+        try container.encode(removed, forKey: .removed)
+        try container.encode(changed, forKey: .changed)
+        try container.encode(settings, forKey: .settings)
+    }
+}
+
 public enum LayerCheck {
     public static func run(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> CheckReport {
         let lockPath = plan.config.lockFilePath
