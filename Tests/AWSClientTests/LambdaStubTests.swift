@@ -159,3 +159,30 @@ import TestSupport
         #expect(error?.description.contains("access key id") == true)
     }
 }
+
+/// S3 addressing on real AWS endpoints, which moto (a custom endpoint, so path style) never shows.
+@Suite struct S3AddressingOverStubTransport {
+    func client() -> (S3Client, StubTransport) {
+        let transport = StubTransport([
+            .response(HTTPResponse(statusCode: 200, headers: ["x-amz-version-id": "v1", "Content-Length": "3", "x-amz-meta-layerpack-sha256": "abc="])),
+            .response(HTTPResponse(statusCode: 200, headers: ["Content-Length": "3"])),
+        ])
+        let configuration = AWSConfiguration(
+            region: "eu-west-1", credentials: .fixed(AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret")),
+            retryPolicy: RetryPolicy(sleep: { _ in }), transport: transport
+        )
+        return (S3Client(configuration: configuration), transport)
+    }
+
+    @Test func virtualHostedOnAWSAndPathStyleForDottedBuckets() throws {
+        let (s3, transport) = client()
+        let object = try #require(try s3.headObject(bucket: "my-artifacts", key: "layers/a b+c.zip"))
+        #expect(object.versionID == "v1")
+        #expect(object.metadata["layerpack-sha256"] == "abc=")
+        _ = try s3.headObject(bucket: "my.dotted.bucket", key: "k.zip")
+        #expect(transport.requests.map(\.url) == [
+            "https://my-artifacts.s3.eu-west-1.amazonaws.com/layers/a%20b%2Bc.zip",
+            "https://s3.eu-west-1.amazonaws.com/my.dotted.bucket/k.zip",
+        ])
+    }
+}
