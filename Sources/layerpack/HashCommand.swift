@@ -4,8 +4,8 @@ import LayerpackCore
 
 struct Hash: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the layer's source_code_hash without writing anything, or the hash of FILE.",
-        discussion: "The hash is the standard base64 of the SHA-256 of the zip: Terraform's filebase64sha256() and Lambda's CodeSha256.")
+        abstract: "Print the layer's source_code_hash without writing the zip or the lock, or the hash of FILE.",
+        discussion: "The hash is the standard base64 of the SHA-256 of the zip: Terraform's filebase64sha256() and Lambda's CodeSha256. It uses and updates the caches in .layerpack/ unless given --no-cache.")
 
     @OptionGroup var options: LayerOptions
     @OptionGroup var packing: PackingOptions
