@@ -25,8 +25,9 @@ struct LayerOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout instead of text.")
     var json = false
 
-    func loadPlan() throws -> LayerPlan {
-        try LayerPlan(config: try LayerConfig.load(path: config))
+    /// The config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
+    func loadPlan(ownFiles: [String?] = []) throws -> LayerPlan {
+        try LayerPlan(config: try LayerConfig.load(path: config), ownFiles: ownFiles)
     }
 }
 

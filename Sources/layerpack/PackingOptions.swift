@@ -19,14 +19,20 @@ struct PackingOptions: ParsableArguments {
     var noCache = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, not \(jobs).") }
+        guard (1...BuildOptions.maxJobs).contains(jobs) else {
+            throw ValidationError("--jobs must be from 1 to \(BuildOptions.maxJobs), not \(jobs).")
+        }
+    }
+
+    /// `--cache-dir`, else `LAYERPACK_CACHE_DIR`, as an absolute path; nil means the config's `cache_dir`.
+    var cacheDirectory: String? {
+        let directory = cacheDir ?? ProcessInfo.processInfo.environment["LAYERPACK_CACHE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        return directory.map { URL(fileURLWithPath: NSString(string: $0).expandingTildeInPath).standardizedFileURL.path }
     }
 
     /// Settings resolve flag → environment → config file → default; the config's part is in LayerpackCore.
     func buildOptions(progress: TerminalProgress? = nil) -> BuildOptions {
-        let directory = cacheDir ?? ProcessInfo.processInfo.environment["LAYERPACK_CACHE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-        let absolute = directory.map { URL(fileURLWithPath: NSString(string: $0).expandingTildeInPath).standardizedFileURL.path }
-        var options = BuildOptions(jobs: jobs, useCache: !noCache, cacheDirectory: absolute)
+        var options = BuildOptions(jobs: jobs, useCache: !noCache, cacheDirectory: cacheDirectory)
         if let progress { options.progress = { progress.update($0) } }
         return options
     }

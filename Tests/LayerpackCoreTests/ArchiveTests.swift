@@ -370,6 +370,19 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         #expect(second.sourceCodeHash == first.sourceCodeHash)
         #expect(try LayerPlan(config: config).entries.map(\.zipPath) == ["bin/tool"])
     }
+
+    @Test func anOutputOrCacheInsideASourceIsNotPacked() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("src/mod.py", String(repeating: "x = 1\n", count: 100))
+        let config = try folder.config("layer_name: x\nlayout: python\ncache_dir: src/.cache\nsources: [src]\n")
+        let output = folder.url("src/out.zip")
+        let options = BuildOptions(useCache: true)
+        let first = try LayerBuilder.build(try LayerPlan(config: config, ownFiles: [output]), output: output, options: options)
+        let second = try LayerBuilder.build(try LayerPlan(config: config, ownFiles: [output]), output: output, options: options)
+        #expect(folder.exists("src/.cache"))
+        #expect(second.sourceCodeHash == first.sourceCodeHash)
+        #expect(try LayerPlan(config: config, ownFiles: [output]).entries.map(\.zipPath) == ["python/mod.py"])
+    }
 }
 
 @Suite struct EveryLayoutFixture {

@@ -146,7 +146,8 @@ struct ByteIdentityTests {
         let files = try layer.cacheFiles()
         let originals = try files.map { try Data(contentsOf: URL(fileURLWithPath: layer.cacheFolder + "/" + $0)) }
 
-        // Damage four entries in four ways: truncated, a flipped payload byte, a flipped header byte, emptied.
+        // Damage five entries in five ways: truncated, a flipped payload byte, a flipped header byte, emptied,
+        // and a compressed size too large for any file (read before the checksum, so it must not trap).
         func damage(_ index: Int, _ change: (inout Data) -> Void) throws {
             var data = originals[index]
             change(&data)
@@ -156,11 +157,12 @@ struct ByteIdentityTests {
         try damage(1) { $0[70] ^= 0x01 }
         try damage(2) { $0[45] ^= 0x80 }
         try damage(3) { $0 = Data() }
+        try damage(4) { $0[63] = 0xff }
 
         let rebuilt = try layer.build("rebuilt.zip", jobs: 2, cache: true)
         #expect(rebuilt.bytes == reference)
-        #expect(rebuilt.statistics.compressed == 4)
-        #expect(rebuilt.statistics.reused == 60)
+        #expect(rebuilt.statistics.compressed == 5)
+        #expect(rebuilt.statistics.reused == 59)
         // Repaired: each cache file holds what it held before it was damaged.
         for (name, original) in zip(files, originals) {
             #expect(try Data(contentsOf: URL(fileURLWithPath: layer.cacheFolder + "/" + name)) == original, "\(name)")

@@ -63,8 +63,10 @@ final class EntryCache: Sendable {
               header.littleEndian(UInt64.self, at: 48) == UInt64(size)
         else { return nil }
         let contentCRC = header.littleEndian(UInt32.self, at: 44)
-        let compressedSize = Int(header.littleEndian(UInt64.self, at: 56))
-        guard Int(info.st_size) == EntryCache.headerSize + compressedSize + EntryCache.trailerSize else { return nil }
+        // The size field is read before the checksum is: a damaged one must not trap or allocate wildly.
+        guard let compressedSize = Int(exactly: header.littleEndian(UInt64.self, at: 56)),
+              compressedSize == Int(info.st_size) - EntryCache.headerSize - EntryCache.trailerSize
+        else { return nil }
         var bytes = [UInt8](repeating: 0, count: compressedSize)
         var trailer = [UInt8](repeating: 0, count: EntryCache.trailerSize)
         guard bytes.withUnsafeMutableBytes({ FileIO.readExactly(descriptor, into: $0) }),

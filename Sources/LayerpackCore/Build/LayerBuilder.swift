@@ -39,9 +39,12 @@ public struct BuildOptions: Sendable {
     /// Called on the calling thread after each entry is packed or checked.
     public var progress: (@Sendable (BuildProgress) -> Void)?
 
+    /// More threads than this would only cost memory.
+    public static let maxJobs = 256
+
     public init(jobs: Int = BuildOptions.defaultJobs, useCache: Bool = false, cacheDirectory: String? = nil,
                 progress: (@Sendable (BuildProgress) -> Void)? = nil) {
-        self.jobs = max(1, jobs)
+        self.jobs = min(max(1, jobs), BuildOptions.maxJobs)
         self.useCache = useCache
         self.cacheDirectory = cacheDirectory
         self.progress = progress
@@ -86,6 +89,8 @@ public enum LayerBuilder {
     /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which
     /// takes them in plan order, so the bytes do not depend on `options.jobs`.
     static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> BuildResult {
+        // Before any thread starts: setting TZ while another thread reads the environment is unsafe.
+        ZipWriter.useUTC()
         let level = plan.config.compressionLevel
         let entries = plan.entries
         let methods = entries.map { StoragePolicy.method(for: $0, level: level) }

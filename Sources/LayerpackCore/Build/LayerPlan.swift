@@ -66,12 +66,15 @@ public struct LayerPlan: Sendable {
     public static let unzippedSizeLimit: Int64 = 262_144_000
 
     /// Walks the sources, applies `exclude` and the symlink rules, and checks the result.
-    public init(config: LayerConfig) throws {
+    ///
+    /// - Parameter ownFiles: paths this run writes besides the config's own (an `--output` zip, a
+    ///   `--cache-dir`); like those, they are never packed.
+    public init(config: LayerConfig, ownFiles: [String?] = []) throws {
         guard !config.sources.isEmpty else { throw BuildError.noSources(file: config.file) }
         self.config = config
         var walker = SourceWalker(
             excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks,
-            ownFiles: OwnFiles(config))
+            ownFiles: OwnFiles(config, also: ownFiles.compactMap { $0 }))
         for source in config.sources { try walker.add(source) }
         var entries = walker.entries
         entries.sort { bytewiseLess($0.zipPath, $1.zipPath) }
@@ -188,14 +191,15 @@ private struct SourceWalker {
     }
 }
 
-/// What layerpack itself writes beside a config — the zip, the lock file, the publish state, the
-/// `.layerpack/` folder and their temporary files — is never packed, even when a source contains it:
-/// a layer that held its own previous zip would never have a stable hash.
+/// What layerpack itself writes — the zip, the lock file, the publish state, `.layerpack/`, the entry
+/// cache and their temporary files — is never packed, even when a source contains it: a layer that
+/// held its own previous zip would never have a stable hash. A folder listed here is skipped whole.
 struct OwnFiles {
     private let paths: Set<String>
 
-    init(_ config: LayerConfig) {
-        paths = Set([config.filename, config.lockFilePath, config.publishStatePath, config.stateDirectory].map { path in
+    init(_ config: LayerConfig, also extra: [String]) {
+        let own = [config.filename, config.lockFilePath, config.publishStatePath, config.stateDirectory, config.cacheDirectory] + extra
+        paths = Set(own.map { path in
             let url = URL(fileURLWithPath: path)
             let folder = url.deletingLastPathComponent().path
             return (realPath(folder) ?? folder) + "/" + url.lastPathComponent

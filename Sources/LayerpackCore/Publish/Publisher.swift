@@ -155,7 +155,7 @@ public struct Publisher: Sendable {
             return Artifact(hash: hash, size: nil, filename: nil)
         }
         let zip = options.output.map { absolutePath($0, in: FileManager.default.currentDirectoryPath) } ?? config.filename
-        let plan = try LayerPlan(config: config)
+        let plan = try LayerPlan(config: config, ownFiles: [zip, options.build.cacheDirectory])
         if let lock = try LockFile.read(at: config.lockFilePath), FileManager.default.fileExists(atPath: zip),
            try LayerCheck.run(plan, options: options.build).isClean, try SHA256.hash(fileAt: zip).base64 == lock.sourceCodeHash {
             options.progress("\(config.relativePath(zip)) matches the sources and \(config.relativePath(config.lockFilePath)); using it.")
