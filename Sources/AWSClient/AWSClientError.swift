@@ -27,7 +27,7 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     case noRegion(searched: [String])
     case profileNotFound(profile: String, searched: [String])
     case unsupportedProfile(profile: String, path: String, keys: [String])
-    case malformedConfigFile(path: String, line: Int, text: String)
+    case malformedConfigFile(path: String, line: Int, problem: String)
     case invalidSetting(name: String, value: String, expected: String)
     /// Fetching temporary credentials from `source` (web identity, container, EC2 metadata) failed.
     case credentialsFetchFailed(source: String, reason: String)
@@ -76,8 +76,8 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
             return "The AWS profile `\(profile)` does not exist. Looked in: \(searched.joined(separator: "; ")). In the config file a profile's section is `[profile \(profile)]`; in the credentials file it is `[\(profile)]`."
         case .unsupportedProfile(let profile, let path, let keys):
             return "The AWS profile `\(profile)` in `\(path)` gets its credentials through \(keys.map { "`\($0)`" }.joined(separator: ", ")), which this client does not support. Export temporary credentials (for example with `aws configure export-credentials --format env`) instead."
-        case .malformedConfigFile(let path, let line, let text):
-            return "\(path):\(line): error: this line is neither a `[section]`, a `key = value` nor a comment: `\(text)`."
+        case .malformedConfigFile(let path, let line, let problem):
+            return "\(path):\(line): error: \(problem). Fix or remove that line (its text is not shown, as it may hold a secret)."
         case .invalidSetting(let name, let value, let expected):
             return "The setting `\(name)` is `\(value)`, but it must be \(expected)."
         case .credentialsFetchFailed(let source, let reason):

@@ -88,8 +88,9 @@ struct ServiceClient: Sendable {
     static func decodeError(_ response: HTTPResponse, operation: String) -> AWSServiceError {
         var code: String?
         var message: String?
-        if let header = response[header: "x-amzn-errortype"], !header.isEmpty {
-            code = String(header.split(separator: ":", maxSplits: 1)[0])
+        if let header = response[header: "x-amzn-errortype"],
+           let type = header.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first, !type.isEmpty {
+            code = String(type)
         }
         if let json = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] {
             if code == nil, let type = (json["__type"] ?? json["code"] ?? json["Code"]) as? String {

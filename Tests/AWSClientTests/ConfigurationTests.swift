@@ -187,6 +187,17 @@ struct ConfigFixture {
         #expect(error?.description.hasPrefix(fixture.home + "/.aws/config:3: error:") == true)
     }
 
+    @Test func malformedLinesNeverEchoASecret() throws {
+        let beforeSection = try ConfigFixture(credentials: "aws_secret_access_key = TOPSECRETOUTSIDE\n[default]\n")
+        let first = #expect(throws: AWSClientError.self) { try beforeSection.resolve() }
+        #expect(first?.description.contains("credentials:1: error: a `key = value` setting comes before any `[section]`") == true)
+        #expect(first?.description.contains("TOPSECRETOUTSIDE") == false)
+        let colon = try ConfigFixture(credentials: "[default]\naws_secret_access_key: TOPSECRETCOLON\n")
+        let second = #expect(throws: AWSClientError.self) { try colon.resolve() }
+        #expect(second?.description.contains("credentials:2: error:") == true)
+        #expect(second?.description.contains("TOPSECRETCOLON") == false)
+    }
+
     @Test func unsupportedProfileKindsAreRefusedClearly() throws {
         let fixture = try ConfigFixture(config: "[profile sso]\nregion = us-east-1\nsso_session = corp\nsso_account_id = 1\n")
         let error = #expect(throws: AWSClientError.self) { try fixture.resolve(["AWS_PROFILE": "sso"]) }

@@ -130,6 +130,13 @@ import TestSupport
         #expect(error == AWSServiceError(operation: "ListLayerVersions", statusCode: 400, code: "InvalidParameterValueException", message: "Bad runtime", requestID: "r-1"))
     }
 
+    @Test func emptyOrColonOnlyHeaderFallsBackToTheBody() throws {
+        for header in [":", ":suffix", ""] {
+            let error = try decode(.json(400, #"{"__type":"InvalidParameterValueException","message":"m"}"#, headers: ["X-Amzn-ErrorType": header]))
+            #expect(error?.code == "InvalidParameterValueException", "X-Amzn-ErrorType: \(header)")
+        }
+    }
+
     @Test func jsonTypeWithNamespace() throws {
         let error = try decode(.json(400, #"{"__type":"com.amazonaws.lambda#CodeStorageExceededException","Message":"Code storage limit exceeded"}"#))
         #expect(error?.code == "CodeStorageExceededException")

@@ -95,6 +95,20 @@ import Testing
         }
     }
 
+    @Test func duplicateKeyNamesItsSecondLine() {
+        expectError("layerpack.yml:3:", "`layer_name` appears more than once") {
+            _ = try load("layer_name: a\nlayout: python\nlayer_name: b\nsources: [src]\n")
+        }
+    }
+
+    @Test func emptyFilenameMalformedToAndBadS3Key() {
+        expectError("layerpack.yml:3:", "`filename`", "dist/a.zip") { _ = try load("layer_name: a\nlayout: python\nfilename: \"\"\nsources: [src]\n") }
+        expectError("layerpack.yml:4:", "`to` must be a single zip path") { _ = try load("layer_name: a\nlayout: python\nsources:\n  - {path: src, to: [a]}\n") }
+        expectError("layerpack.yml:4:", "`/abs.zip`", "does not start with `/`") {
+            _ = try load("layer_name: a\nlayout: python\ns3_bucket: b\ns3_key: /abs.zip\nsources: [src]\n")
+        }
+    }
+
     @Test func layoutIsInferredOrAskedFor() throws {
         #expect(try load("layer_name: n\ncompatible_runtimes: [nodejs20.x, nodejs22.x]\nsources: [src]\n").layout.name == "nodejs")
         #expect(try load("layer_name: n\ncompatible_runtimes: [java21]\nsources: [src]\n").sources[0].destination == "java/lib")

@@ -36,7 +36,11 @@ struct ProfileFile {
                 let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
                 sections[section]![key] = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             } else {
-                throw AWSClientError.malformedConfigFile(path: path, line: index + 1, text: trimmed)
+                // Never echo the line: it may hold a secret key.
+                let problem = trimmed.contains("=")
+                    ? "a `key = value` setting comes before any `[section]` header"
+                    : "this line is neither a `[section]`, a `key = value` setting nor a comment"
+                throw AWSClientError.malformedConfigFile(path: path, line: index + 1, problem: problem)
             }
         }
         return ProfileFile(path: path, sections: sections)

@@ -70,6 +70,8 @@ final class EasyHandle: @unchecked Sendable {
         }
 
         try set(CURLOPT_URL, request.url)
+        // Send the path as signed: libcurl would otherwise squash `.` and `..` segments (valid in S3 keys).
+        try set(CURLOPT_PATH_AS_IS, 1)
         try set(CURLOPT_PROTOCOLS_STR, "http,https")
         try set(CURLOPT_NOSIGNAL, 1)
         try set(CURLOPT_SSL_VERIFYPEER, 1)

@@ -118,7 +118,7 @@ private struct Reader {
         self.file = file
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let error as YamlError {
-            throw Reader.syntaxError(error, file: file)
+            throw Reader.syntaxError(error, file: file, text: text)
         }
         guard let node else { throw ConfigError.missingKey(file: file, key: "layer_name", hint: "The config is empty; `layerpack init` writes a starter one.") }
         guard case .mapping(let mapping) = node else { throw ConfigError.notAMapping(file: file) }
@@ -137,14 +137,24 @@ private struct Reader {
 
     static func line(of node: Node) -> Int { node.mark?.line ?? 1 }
 
-    static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+    static func syntaxError(_ error: YamlError, file: String, text: String) -> ConfigError {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
             let detail = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
             return .syntax(file: file, line: mark.line, column: mark.column, problem: detail)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted()
+            // Yams marks the mapping; point at the key's last occurrence instead, where it was repeated.
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let repeated = lines.lastIndex { line in
+                keys.contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0 + ":") }
+            }
+            return .syntax(file: file, line: repeated.map { $0 + 1 } ?? context.mark.line, column: 1,
+                           problem: "the key \(keys.map { "`\($0)`" }.joined(separator: ", ")) appears more than once in one mapping; keep one")
         default:
-            return .syntax(file: file, line: 1, column: 1, problem: "\(error)")
+            let summary = "\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable YAML"
+            return .syntax(file: file, line: 1, column: 1, problem: summary)
         }
     }
 
@@ -220,8 +230,16 @@ private struct Reader {
 
         // filename and the S3 location
         let filename = try string("filename") ?? "dist/\(layerName).zip"
+        if filename.isEmpty || filename.hasSuffix("/") {
+            throw ConfigError.invalidValue(file: file, line: line("filename"), key: "filename", value: filename,
+                                           accepted: "`filename` is the zip's path, relative to the config or absolute, e.g. `dist/\(layerName).zip`.")
+        }
         let s3Bucket = try string("s3_bucket")
         let s3Key = try string("s3_key")
+        if let s3Key, s3Key.isEmpty || s3Key.hasPrefix("/") || s3Key.utf8.count > 1024 {
+            throw ConfigError.invalidValue(file: file, line: line("s3_key"), key: "s3_key", value: s3Key,
+                                           accepted: "An S3 key is 1 to 1,024 bytes and does not start with `/`, e.g. `layers/\(layerName).zip`.")
+        }
         let s3ObjectVersion = try string("s3_object_version")
         for key in ["s3_key", "s3_object_version"] where value(key) != nil && s3Bucket == nil {
             throw ConfigError.requires(file: file, line: line(key), key: key, other: "s3_bucket")
@@ -329,7 +347,12 @@ private struct Reader {
                     throw ConfigError.wrongType(file: file, line: itemLine, key: "sources", expected: "an entry with a `path:`, such as `{path: vendor/tool, to: bin/tool}`")
                 }
                 path = value
-                to = mapping["to"]?.string
+                if let node = mapping["to"] {
+                    guard case .scalar(let scalar) = node else {
+                        throw ConfigError.wrongType(file: file, line: Reader.line(of: node), key: "to", expected: "a single zip path, such as `to: bin/tool`")
+                    }
+                    to = scalar.string
+                }
             default:
                 throw ConfigError.wrongType(file: file, line: itemLine, key: "sources", expected: "a list of paths or `{path: ..., to: ...}` entries")
             }
