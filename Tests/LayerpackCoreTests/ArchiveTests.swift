@@ -224,6 +224,16 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         expectError("`\(folder.url("src/gone.txt"))`", "does not exist") { _ = try plan(folder) }
     }
 
+    @Test func anExcludedBadLinkIsNotAnError() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("src/real/data.txt", "data\n")
+        try folder.write("layerpack.yml", "layer_name: x\nlayout: provided\nsources: [src]\nexclude: [\"*.lnk\", \"cache/\"]\n")
+        try folder.symlink("src/broken.lnk", to: "missing")
+        try folder.symlink("src/escape.lnk", to: "/etc")
+        try folder.symlink("src/cache", to: "real")
+        #expect(try plan(folder).map(\.zipPath) == ["real/data.txt"])
+    }
+
     @Test func loopIsAnError() throws {
         let folder = try layer()
         try folder.symlink("src/real/again", to: "..")

@@ -71,12 +71,23 @@ import TestSupport
     }
 
     @Test func dryRunChangesNothing() throws {
-        let report = try publish(try writeConfig(), dryRun: true)
+        // With the caches on, as the command line runs it: not even they are written.
+        let options = PublishOptions(dryRun: true, build: BuildOptions(useCache: true))
+        let report = try Publisher(config: try writeConfig(), aws: try aws(), options: options).run()
         #expect(!report.published && report.dryRun)
         #expect(report.reason.hasPrefix("would publish"))
         #expect(try versions().isEmpty)
-        #expect(!folder.exists("layerpack.state.json"))
-        #expect(!folder.exists("dist"))
+        #expect(try folder.list() == ["layerpack.yml", "src"])
+
+        // Existing caches are read, not changed.
+        _ = try LayerBuilder.build(try LayerPlan(config: try writeConfig()), options: BuildOptions(useCache: true))
+        try folder.write("src/pkg/mod.py", "VALUE = 5\n")
+        let before = try FileManager.default.subpathsOfDirectory(atPath: folder.url(".layerpack")).sorted()
+        let statCache = try folder.read(".layerpack/stat-cache")
+        _ = try Publisher(config: try writeConfig(), aws: try aws(), options: options).run()
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: folder.url(".layerpack")).sorted() == before)
+        #expect(try folder.read(".layerpack/stat-cache") == statCache)
+        #expect(try versions().isEmpty)
     }
 
     @Test func publishesThroughAVersionedBucket() throws {

@@ -13,9 +13,11 @@ final class ContentReader: Sendable {
 
     init(config: LayerConfig, options: BuildOptions) {
         if options.useCache {
-            statCache = StatCache(path: config.statCachePath)
+            statCache = StatCache(path: config.statCachePath, readOnly: options.readOnlyCache)
             entryCache = config.compressionLevel > 0
-                ? EntryCache(directory: options.cacheDirectory ?? config.cacheDirectory, level: config.compressionLevel) : nil
+                ? EntryCache(directory: options.cacheDirectory ?? config.cacheDirectory, level: config.compressionLevel,
+                             readOnly: options.readOnlyCache)
+                : nil
         } else {
             statCache = nil
             entryCache = nil

@@ -20,6 +20,8 @@ final class EntryCache: Sendable {
     let directory: String
     let level: Int
     let limit: Int64
+    /// Only reads: nothing is stored, refreshed, repaired or trimmed (`publish --dry-run`).
+    let readOnly: Bool
 
     /// The size the folder is trimmed to: a few builds of a layer at Lambda's 250 MB limit.
     static let defaultLimit: Int64 = 512 << 20
@@ -28,10 +30,11 @@ final class EntryCache: Sendable {
     private static let headerSize = 64
     private static let trailerSize = 4
 
-    init(directory: String, level: Int, limit: Int64 = EntryCache.defaultLimit) {
+    init(directory: String, level: Int, limit: Int64 = EntryCache.defaultLimit, readOnly: Bool = false) {
         self.directory = directory
         self.level = level
         self.limit = limit
+        self.readOnly = readOnly
     }
 
     func path(for digest: Digest) -> String {
@@ -46,11 +49,11 @@ final class EntryCache: Sendable {
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, let payload = verifiedPayload(descriptor, info, digest: digest, size: size) else {
-            unlink(path)
+            if !readOnly { unlink(path) }
             return nil
         }
         // Marks the entry used, for trimming; within the hour is recent enough, and saves a call per entry.
-        if Int(info.st_mtim.tv_sec) < time(nil) - 3600 { futimens(descriptor, nil) }
+        if !readOnly && Int(info.st_mtim.tv_sec) < time(nil) - 3600 { futimens(descriptor, nil) }
         return payload
     }
 
@@ -81,6 +84,7 @@ final class EntryCache: Sendable {
     /// means compressing again next time.
     func store(_ payload: EntryPayload) {
         precondition(payload.method == .deflate, "only deflated entries are cached")
+        guard !readOnly else { return }
         var header = EntryCache.magic + payload.contentDigest.bytes
         header.appendLittleEndian(UInt32(level))
         header.appendLittleEndian(payload.crc)
@@ -106,7 +110,7 @@ final class EntryCache: Sendable {
     /// Deletes the least recently used entries while the folder holds more than `limit` bytes. Only
     /// files named as this cache names them are counted or deleted.
     func trim() {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        guard !readOnly, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         var files: [(path: String, size: Int64, used: Int64)] = []
         for name in names where EntryCache.isCacheFileName(name) {
             let path = directory + "/" + name

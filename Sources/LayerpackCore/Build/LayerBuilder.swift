@@ -36,6 +36,8 @@ public struct BuildOptions: Sendable {
     public var useCache: Bool
     /// Where compressed entries are cached, instead of the config's `cache_dir`.
     public var cacheDirectory: String?
+    /// Use the caches but write nothing to them (`publish --dry-run` changes nothing anywhere).
+    public var readOnlyCache = false
     /// Called on the calling thread after each entry is packed or checked.
     public var progress: (@Sendable (BuildProgress) -> Void)?
 

@@ -149,13 +149,15 @@ private struct SourceWalker {
             let info = try lstatOrThrow(path)
             let zipPath = join(destination, relativePath)
             if isLink(info) {
+                // An excluded link is not looked at, so a dangling or escaping one can be excluded away.
+                if excludes.excludes(relativePath, isFolder: false) { continue }
                 let target = try readLink(path)
                 guard let resolved = realPath(path) else { throw BuildError.danglingLink(link: path, target: target) }
                 guard resolved == root || resolved.hasPrefix(root + "/") else {
                     throw BuildError.linkLeavesSource(link: path, target: target, root: root)
                 }
                 let targetInfo = try statOrThrow(resolved)
-                if excludes.excludes(relativePath, isFolder: isFolder(targetInfo)) { continue }
+                if isFolder(targetInfo) && excludes.excludes(relativePath, isFolder: true) { continue }
                 switch symlinks {
                 case .preserve:
                     if target.hasPrefix("/") { throw BuildError.absoluteLinkPreserved(link: path, target: target) }

@@ -30,11 +30,11 @@ final class StatCache: @unchecked Sendable {
     private var records: [String: Record] = [:]
     private var hashedAny = false
 
-    /// Loads the cache at `path` and starts gathering its successor (when the folder is writable).
-    init(path: String) {
+    /// Loads the cache at `path` and, unless `readOnly`, starts gathering its successor (when the folder is writable).
+    init(path: String, readOnly: Bool = false) {
         self.path = path
         previous = Snapshot.load(from: path)
-        staging = StatCache.openStaging(beside: path)
+        staging = readOnly ? nil : StatCache.openStaging(beside: path)
     }
 
     deinit { discardStaging() }

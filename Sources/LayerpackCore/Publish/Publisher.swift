@@ -74,6 +74,8 @@ public struct Publisher: Sendable {
     public init(config: LayerConfig, aws: AWSConfiguration, options: PublishOptions = PublishOptions()) {
         self.config = config
         self.aws = aws
+        var options = options
+        if options.dryRun { options.build.readOnlyCache = true }
         self.options = options
     }
 
