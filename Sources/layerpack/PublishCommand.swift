@@ -37,13 +37,11 @@ struct Publish: ParsableCommand {
                 var object = Dictionary(uniqueKeysWithValues: report.outputs.map { ($0.0, $0.1.map(JSONValue.string) ?? .null) })
                 object["published"] = .bool(report.published)
                 object["dry_run"] = .bool(report.dryRun)
-                object["reason"] = .string(report.reason)
                 if let version = report.layerVersion { object["version"] = .int(version.version) }
                 if let size = report.layerVersion?.content?.codeSize { object["source_code_size"] = .int(size) }
                 object["deleted_version"] = report.deletedVersion.map(JSONValue.int) ?? .null
                 try Console.json(object)
             } else {
-                Console.result("reason: \(report.reason)")
                 for (name, value) in report.outputs { if let value { Console.result("\(name): \(value)") } }
             }
             if !dryRun { try GitHubOutput.append(report.outputs) }

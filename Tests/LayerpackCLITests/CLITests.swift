@@ -220,6 +220,7 @@ private func layerpackShell(_ command: String, in folder: String) throws -> Stri
         #expect(lines.contains("published=true") && lines.contains("published=false"))
         #expect(lines.contains { $0.hasPrefix("arn=arn:aws:lambda:us-east-1:") && $0.hasSuffix(":layer:\(name):1") })
         #expect(lines.contains("s3_bucket="))
+        #expect(lines.contains { $0.hasPrefix("reason=version 1 already has this content") })
         let state = try String(contentsOfFile: layer.path + "/layerpack.state.json", encoding: .utf8)
         #expect(!state.contains(moto.secretAccessKey) && !state.contains(moto.accessKeyID))
     }

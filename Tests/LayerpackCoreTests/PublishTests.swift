@@ -113,6 +113,12 @@ import TestSupport
         #expect(second.published)
         #expect(second.s3ObjectVersion == objectVersion)
         #expect(try proxy.requestLog().filter { $0.hasPrefix("PUT ") }.isEmpty)
+
+        // Unchanged: the report and the state keep the S3 location the version was published from.
+        let third = try publish(try folder.config("layer_name: \(layerName)\ncompatible_runtimes: [python3.12]\ndescription: changed\nsources: [src]\ns3_bucket: \(bucket)\n"))
+        #expect(!third.published)
+        #expect(third.s3Bucket == bucket && third.s3Key == key && third.s3ObjectVersion == objectVersion)
+        #expect(try PublishState.read(for: try writeConfig())?.s3ObjectVersion == objectVersion)
     }
 
     @Test func largeZipGoesUpInParts() throws {
@@ -190,6 +196,9 @@ import TestSupport
         }
         expectError("does not exist") {
             _ = try LayerImport.run(arn: String(arn.dropLast(2)) + ":77", config: try writeConfig(), aws: try aws())
+        }
+        expectError("in the account `999999999999`", "credentials are for the account `123456789012`") {
+            _ = try LayerImport.run(arn: arn.replacingOccurrences(of: ":123456789012:", with: ":999999999999:"), config: try writeConfig(), aws: try aws())
         }
         expectError("manages `\(layerName)`") {
             _ = try LayerImport.run(arn: "arn:aws:lambda:us-east-1:123456789012:layer:other:1", config: try writeConfig(), aws: try aws())

@@ -6,6 +6,7 @@ public enum PublishError: Error, CustomStringConvertible, Equatable {
     case layerNameMismatch(arn: String, arnName: String, configName: String, file: String)
     case regionMismatch(arn: String, arnRegion: String, configuredRegion: String)
     case layerVersionNotFound(arn: String)
+    case accountMismatch(arn: String, arnAccount: String, credentialsAccount: String)
     case publishNotConfirmed(layerName: String, attempts: Int, lastError: String)
 
     public var description: String {
@@ -22,6 +23,8 @@ public enum PublishError: Error, CustomStringConvertible, Equatable {
             return "`\(arn)` is in the region `\(arnRegion)`, but the configured region is `\(configuredRegion)`. Set `AWS_REGION=\(arnRegion)` to import it."
         case .layerVersionNotFound(let arn):
             return "The layer version `\(arn)` does not exist (or is not visible with these credentials)."
+        case .accountMismatch(let arn, let arnAccount, let credentialsAccount):
+            return "`\(arn)` is in the account `\(arnAccount)`, but the AWS credentials are for the account `\(credentialsAccount)`. Import with credentials for `\(arnAccount)`."
         case .publishNotConfirmed(let layerName, let attempts, let lastError):
             return "Publishing a new version of `\(layerName)` failed \(attempts) times and no matching version was found afterwards. The last error: \(lastError)"
         }

@@ -25,6 +25,7 @@ public struct PublishReport: Sendable {
     public var outputs: [(String, String?)] {
         [
             ("published", String(published)),
+            ("reason", reason),
             ("arn", layerVersion?.layerVersionArn),
             ("layer_arn", layerVersion?.layerArn),
             ("version", layerVersion.map { String($0.version) }),
@@ -85,32 +86,33 @@ public struct Publisher: Sendable {
             throw PublishError.directUploadTooLarge(filename: artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
         }
         let lambda = LambdaClient(configuration: aws)
-        let current = try managedVersion(lambda)
+        let managed = try managedVersion(lambda)
+        let current = managed?.version
         let changes = current.map { differences(from: $0, hash: artifact.hash) } ?? ["no version of `\(config.layerName)` is published yet"]
-        let s3Key = config.s3Bucket == nil ? nil : (config.s3Key ?? defaultS3Key(hash: artifact.hash))
+        // Where the zip goes in S3 when a version is published; its object version is known after the upload.
+        let target = config.s3Bucket.map { S3Location(bucket: $0, key: config.s3Key ?? defaultS3Key(hash: artifact.hash), objectVersion: nil) }
 
-        guard !changes.isEmpty else {
-            let reason = "version \(current!.version) already has this content and metadata; nothing to publish"
+        if let current, changes.isEmpty {
+            let reason = "version \(current.version) already has this content and metadata; nothing to publish"
             options.progress("\(config.layerName) is unchanged: \(reason).")
-            if !options.dryRun { try record(current!, hash: artifact.hash, s3Key: s3Key, s3ObjectVersion: nil) }
-            return report(published: false, reason: reason, version: current, artifact: artifact, s3Key: s3Key, s3ObjectVersion: nil)
+            // Where that version came from is known only when the state recorded it.
+            let source = managed?.state.flatMap(S3Location.init(recordedIn:))
+            if !options.dryRun { try record(current, hash: artifact.hash, s3: source) }
+            return report(published: false, reason: reason, version: current, artifact: artifact, s3: source)
         }
         let reason = changes.joined(separator: "; ")
         if options.dryRun {
             options.progress("Would publish a new version of \(config.layerName): \(reason).")
-            return report(published: false, reason: "would publish: " + reason, version: current, artifact: artifact, s3Key: s3Key, s3ObjectVersion: nil)
+            return report(published: false, reason: "would publish: " + reason, version: current, artifact: artifact, s3: target)
         }
         options.progress("Publishing a new version of \(config.layerName): \(reason).")
 
         let content: PublishLayerVersionRequest.Content
-        var s3ObjectVersion: String?
-        if let bucket = config.s3Bucket, let key = s3Key {
-            if let zip = artifact.filename {
-                s3ObjectVersion = try upload(zip, bucket: bucket, key: key, hash: artifact.hash)
-            } else {
-                s3ObjectVersion = config.s3ObjectVersion
-            }
-            content = .s3(bucket: bucket, key: key, objectVersion: s3ObjectVersion)
+        var uploaded: S3Location?
+        if let target {
+            let objectVersion = try artifact.filename.map { try upload($0, to: target, hash: artifact.hash) } ?? config.s3ObjectVersion
+            uploaded = S3Location(bucket: target.bucket, key: target.key, objectVersion: objectVersion)
+            content = .s3(bucket: target.bucket, key: target.key, objectVersion: objectVersion)
         } else {
             let zip = artifact.filename ?? config.filename
             do { content = .zipFile(try Data(contentsOf: URL(fileURLWithPath: zip))) } catch {
@@ -134,10 +136,28 @@ public struct Publisher: Sendable {
                 warnings.append("The new version was published, but deleting the replaced version \(replaced.version) failed: \(error)")
             }
         }
-        try record(published, hash: artifact.hash, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion)
+        try record(published, hash: artifact.hash, s3: uploaded)
         return PublishReport(published: true, dryRun: false, reason: reason, layerVersion: published, sourceCodeHash: artifact.hash,
-                             filename: artifact.filename, s3Bucket: config.s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
+                             filename: artifact.filename, s3Bucket: uploaded?.bucket, s3Key: uploaded?.key, s3ObjectVersion: uploaded?.objectVersion,
                              deletedVersion: deleted, warnings: warnings)
+    }
+
+    /// Where a layer's zip is in S3.
+    struct S3Location {
+        let bucket: String
+        let key: String
+        let objectVersion: String?
+
+        init(bucket: String, key: String, objectVersion: String?) {
+            self.bucket = bucket
+            self.key = key
+            self.objectVersion = objectVersion
+        }
+
+        init?(recordedIn state: PublishState) {
+            guard let bucket = state.s3Bucket, let key = state.s3Key else { return nil }
+            self.init(bucket: bucket, key: key, objectVersion: state.s3ObjectVersion)
+        }
     }
 
     // MARK: - The zip
@@ -174,14 +194,16 @@ public struct Publisher: Sendable {
 
     // MARK: - The version to compare with
 
-    /// The version in the state file if it still exists, else the newest published one, else nil.
-    func managedVersion(_ lambda: LambdaClient) throws -> LayerVersion? {
+    /// The version in the state file if it still exists (in the same region and account), with that
+    /// state; else the newest published version; else nil.
+    func managedVersion(_ lambda: LambdaClient) throws -> (version: LayerVersion, state: PublishState?)? {
         if let state = try PublishState.read(for: config), state.layerName == config.layerName,
-           let arn = try? LayerVersionARN(state.arn), arn.region == aws.region,
-           let version = try lambda.getLayerVersion(layerName: config.layerName, version: state.version) {
-            return version
+           let recorded = try? LayerVersionARN(state.arn), recorded.region == aws.region,
+           let version = try lambda.getLayerVersion(layerName: config.layerName, version: state.version),
+           (try? LayerVersionARN(version.layerVersionArn))?.account == recorded.account {
+            return (version, state)
         }
-        return try newestVersion(lambda)
+        return try newestVersion(lambda).map { ($0, nil) }
     }
 
     func newestVersion(_ lambda: LambdaClient) throws -> LayerVersion? {
@@ -211,7 +233,8 @@ public struct Publisher: Sendable {
     }
 
     /// Uploads the zip unless the object already holds this hash; returns the object's version id.
-    func upload(_ zip: String, bucket: String, key: String, hash: String) throws -> String? {
+    func upload(_ zip: String, to target: S3Location, hash: String) throws -> String? {
+        let (bucket, key) = (target.bucket, target.key)
         let s3 = S3Client(configuration: aws)
         if let existing = try s3.headObject(bucket: bucket, key: key), existing.metadata[Publisher.hashMetadataKey] == hash {
             options.progress("s3://\(bucket)/\(key) already holds this zip; not uploading it again.")
@@ -248,17 +271,17 @@ public struct Publisher: Sendable {
 
     // MARK: - State and report
 
-    func record(_ version: LayerVersion, hash: String, s3Key: String?, s3ObjectVersion: String?) throws {
+    func record(_ version: LayerVersion, hash: String, s3: S3Location?) throws {
         try PublishState(
             layerName: config.layerName, layerArn: version.layerArn, arn: version.layerVersionArn, version: version.version,
             createdDate: version.createdDate, sourceCodeHash: version.content?.codeSha256 ?? hash, sourceCodeSize: version.content?.codeSize,
-            s3Bucket: config.s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion
+            s3Bucket: s3?.bucket, s3Key: s3?.key, s3ObjectVersion: s3?.objectVersion
         ).write(for: config)
     }
 
-    func report(published: Bool, reason: String, version: LayerVersion?, artifact: Artifact, s3Key: String?, s3ObjectVersion: String?) -> PublishReport {
+    func report(published: Bool, reason: String, version: LayerVersion?, artifact: Artifact, s3: S3Location?) -> PublishReport {
         PublishReport(published: published, dryRun: options.dryRun, reason: reason, layerVersion: version, sourceCodeHash: artifact.hash,
-                      filename: artifact.filename, s3Bucket: config.s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
+                      filename: artifact.filename, s3Bucket: s3?.bucket, s3Key: s3?.key, s3ObjectVersion: s3?.objectVersion,
                       deletedVersion: nil, warnings: [])
     }
 }
@@ -275,6 +298,10 @@ public enum LayerImport {
         }
         guard let version = try LambdaClient(configuration: aws).getLayerVersion(layerName: arn.layerName, version: arn.version) else {
             throw PublishError.layerVersionNotFound(arn: text)
+        }
+        // The lookup is by name in the credentials' own account; the ARN may name another.
+        if let found = try? LayerVersionARN(version.layerVersionArn), found.account != arn.account {
+            throw PublishError.accountMismatch(arn: text, arnAccount: arn.account, credentialsAccount: found.account)
         }
         try PublishState(
             layerName: config.layerName, layerArn: version.layerArn, arn: version.layerVersionArn, version: version.version,
