@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import LayerpackCore
 
 /// A folder under the system temp folder, removed when the value goes away.
@@ -51,21 +52,11 @@ final class TemporaryFolder {
 let fixturesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-/// Runs a program and returns its exit status and standard output.
+/// Runs a program found on PATH and returns its exit status and standard output.
 @discardableResult
-func run(_ arguments: [String], in folder: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
-    if let environment { process.environment = environment }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+func run(_ arguments: [String], in folder: String? = nil) throws -> (status: Int32, output: String) {
+    let outcome = try runProcess("/usr/bin/env", arguments, in: folder)
+    return (outcome.status, outcome.stdout)
 }
 
 /// Builds the layer for the config text in `folder` and returns the zip's bytes.
