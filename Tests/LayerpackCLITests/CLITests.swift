@@ -161,3 +161,53 @@ private final class FixtureCopy {
 private func layerpackShell(_ command: String, in folder: String) throws -> String {
     try runProcess("/bin/sh", ["-c", command], in: folder).stdout
 }
+
+@Suite struct PublishCommandLine {
+    @Test func publishWritesJSONAndGitHubOutputs() throws {
+        let moto = try MotoServer.shared()
+        let layer = try FixtureCopy("python-layer")
+        let name = MotoServer.uniqueName("cli")
+        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
+        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let outputs = layer.path + "/github-output"
+        try Data("earlier=kept\n".utf8).write(to: URL(fileURLWithPath: outputs))
+        var environment = moto.environment().compactMapValues { $0 }
+        environment["GITHUB_OUTPUT"] = outputs
+
+        let first = try layerpack(["publish", "--json"], in: layer.path, environment: environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+        #expect(object["published"] as? Bool == true)
+        #expect(object["version"] as? Int == 1)
+        #expect((object["arn"] as? String)?.hasSuffix(":layer:\(name):1") == true)
+        for key in ["layer_arn", "created_date", "source_code_hash", "source_code_size", "signing_job_arn", "signing_profile_version_arn", "filename", "s3_bucket", "s3_key", "s3_object_version"] {
+            #expect(object.keys.contains(key), "missing \(key)")
+        }
+        #expect(!first.stdout.contains(moto.secretAccessKey) && !first.stderr.contains(moto.secretAccessKey))
+
+        let second = try layerpack(["publish"], in: layer.path, environment: environment)
+        #expect(second.status == 0)
+        #expect(second.stdout.contains("published: false"))
+        let lines = try String(contentsOfFile: outputs, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "earlier=kept")
+        #expect(lines.contains("published=true") && lines.contains("published=false"))
+        #expect(lines.contains { $0.hasPrefix("arn=arn:aws:lambda:us-east-1:") && $0.hasSuffix(":layer:\(name):1") })
+        #expect(lines.contains("s3_bucket="))
+        #expect(lines.contains { $0.hasPrefix("reason=version 1 already has this content") })
+        let state = try String(contentsOfFile: layer.path + "/layerpack.state.json", encoding: .utf8)
+        #expect(!state.contains(moto.secretAccessKey) && !state.contains(moto.accessKeyID))
+    }
+
+    @Test func noCredentialsIsAClearError() throws {
+        let layer = try FixtureCopy("python-layer")
+        let outcome = try layerpack(["publish"], in: layer.path, environment: [
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
+        ])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("No AWS credentials were found"))
+        #expect(outcome.stderr.contains("AWS_ACCESS_KEY_ID"))
+    }
+}
