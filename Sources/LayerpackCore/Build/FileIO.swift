@@ -5,11 +5,6 @@ import Glibc
 
 /// Small file-system helpers with errors that name the path.
 enum FileIO {
-    /// The whole file.
-    static func read(_ path: String) throws -> [UInt8] {
-        Array(try read(path, into: ScratchBuffer()))
-    }
-
     /// A path beside `target` for writing before a rename into place, unique to this process and call.
     static func temporaryPath(beside target: String) -> String {
         let url = URL(fileURLWithPath: target)

@@ -147,17 +147,6 @@ public struct Publisher: Sendable {
         let bucket: String
         let key: String
         let objectVersion: String?
-
-        init(bucket: String, key: String, objectVersion: String?) {
-            self.bucket = bucket
-            self.key = key
-            self.objectVersion = objectVersion
-        }
-
-        init?(recordedIn state: PublishState) {
-            guard let bucket = state.s3Bucket, let key = state.s3Key else { return nil }
-            self.init(bucket: bucket, key: key, objectVersion: state.s3ObjectVersion)
-        }
     }
 
     // MARK: - The zip
@@ -309,5 +298,13 @@ public enum LayerImport {
             s3Bucket: nil, s3Key: nil, s3ObjectVersion: nil
         ).write(for: config)
         return version
+    }
+}
+
+extension Publisher.S3Location {
+    /// The location a state file recorded, if it recorded one.
+    init?(recordedIn state: PublishState) {
+        guard let bucket = state.s3Bucket, let key = state.s3Key else { return nil }
+        self.init(bucket: bucket, key: key, objectVersion: state.s3ObjectVersion)
     }
 }
