@@ -18,20 +18,22 @@ let package = Package(
         .systemLibrary(name: "CLibcurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
 
+        // What an interrupted run undoes (temporary files, multipart uploads) before it exits.
+        .target(name: "Shutdown"),
         // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto.
         .target(name: "Hashing", dependencies: ["CLibcrypto"]),
         // A small AWS client: SigV4, SDK-style configuration, retries, S3 and Lambda over libcurl.
-        .target(name: "AWSClient", dependencies: ["Hashing", "CLibcurl"]),
+        .target(name: "AWSClient", dependencies: ["Hashing", "Shutdown", "CLibcurl"]),
         // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.
         .target(
             name: "LayerpackCore",
-            dependencies: ["Hashing", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Hashing", "Shutdown", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
             plugins: ["EmbedTemplates"]
         ),
         // The command line: parses, calls LayerpackCore, prints.
         .executableTarget(
             name: "layerpack",
-            dependencies: ["LayerpackCore", "AWSClient", "Hashing", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LayerpackCore", "AWSClient", "Hashing", "Shutdown", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // templates/ is the one source of truth for layouts and scaffolds; this plugin embeds it into LayerpackCore.

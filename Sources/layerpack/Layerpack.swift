@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LayerpackCore
+import Shutdown
 
 @main
 struct Layerpack: ParsableCommand {
@@ -32,7 +33,9 @@ struct LayerOptions: ParsableArguments {
 }
 
 /// Runs a command body, turning layerpack's errors into one paragraph on stderr and exit status 2.
+/// Also the place every command starts handling Ctrl-C and SIGTERM, so an interrupted run cleans up.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    Shutdown.install()
     do {
         return try body()
     } catch let exit as ExitCode {

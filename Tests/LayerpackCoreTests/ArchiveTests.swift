@@ -265,14 +265,13 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
     @Test func commitReplacesAFileButNeverAFolder() throws {
         let folder = try TemporaryFolder()
         try folder.write("target.zip", "old")
-        let staged = try FileIO.stage(Data("new".utf8), for: folder.url("target.zip"))
-        try FileIO.commit(staged, to: folder.url("target.zip"))
+        try FileIO.stage(Data("new".utf8), for: folder.url("target.zip")).commit()
         #expect(try folder.read("target.zip") == Data("new".utf8))
         #expect(try folder.list() == ["target.zip"])
 
         try folder.write("taken/keep.txt", "mine")
         let second = try FileIO.stage(Data("zip".utf8), for: folder.url("taken"))
-        expectError("`\(folder.url("taken"))`", "Nothing was changed there") { try FileIO.commit(second, to: folder.url("taken")) }
+        expectError("`\(folder.url("taken"))`", "Nothing was changed there") { try second.commit() }
         #expect(try folder.read("taken/keep.txt") == Data("mine".utf8))
         #expect(try folder.list() == ["taken", "target.zip"])
     }
@@ -375,7 +374,7 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
         // Now dist/whole.zip, layerpack.lock, a state file and .layerpack/ sit inside the source.
         try folder.write("layerpack.state.json", "{}")
         try folder.write(".layerpack/stat-cache", "x")
-        try folder.write(".layerpack.lock.tmp-1-2", "half-written")
+        try folder.write(".layerpack-tmp.2147483647.1.2.layerpack.lock", "half-written by a run that is gone")
         let second = try LayerBuilder.build(try LayerPlan(config: config))
         #expect(second.sourceCodeHash == first.sourceCodeHash)
         #expect(try LayerPlan(config: config).entries.map(\.zipPath) == ["bin/tool"])

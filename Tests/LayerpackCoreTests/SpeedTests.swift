@@ -224,7 +224,7 @@ struct StatCacheTests {
         #expect(report.statistics.hashed == 1)
         #expect(try Data(contentsOf: URL(fileURLWithPath: statCache)) == before)
         let entries = try FileManager.default.contentsOfDirectory(atPath: layer.root + "/.layerpack")
-        #expect(!entries.contains { $0.contains(".tmp-") })
+        #expect(!entries.contains { $0.hasPrefix(StagingName.prefix) })
     }
 
     @Test func aSameSizeEditWithTheMtimeSetBackIsFound() throws {

@@ -22,15 +22,16 @@ struct EntryPayload: Sendable {
 /// `load` closure of an entry runs then, so only one entry's bytes are held by the writer at a time.
 final class ZipWriter {
     private var archive: OpaquePointer?
-    private let path: String
+    /// Where the zip will be once it is renamed into place: what error messages name.
+    private let reportedPath: String
     private var sources: [EntrySource] = []
 
     /// DOS date and time of every entry: 1980-01-01 00:00:00, the earliest a zip can say.
     static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1
     static let dosTime: UInt16 = 0
 
-    /// Starts a new archive at `path`; nothing is written there until `close()`.
-    init(path: String) throws {
+    /// Starts a new archive at `path`; nothing is written there until `close()`. Errors name `reportedPath`.
+    init(path: String, reportedPath: String? = nil) throws {
         // libzip turns DOS times into time_t and back through local time; in UTC that round trip is exact.
         ZipWriter.useUTC()
         var code: Int32 = 0
@@ -38,10 +39,10 @@ final class ZipWriter {
             var error = zip_error_t()
             zip_error_init_with_code(&error, code)
             defer { zip_error_fini(&error) }
-            throw BuildError.archive(path: path, reason: String(cString: zip_error_strerror(&error)))
+            throw BuildError.archive(path: reportedPath ?? path, reason: String(cString: zip_error_strerror(&error)))
         }
         self.archive = archive
-        self.path = path
+        self.reportedPath = reportedPath ?? path
     }
 
     deinit {
@@ -84,7 +85,14 @@ final class ZipWriter {
     }
 
     private func failure(_ archive: OpaquePointer) -> BuildError {
-        BuildError.archive(path: path, reason: String(cString: zip_strerror(archive)))
+        BuildError.archive(path: reportedPath, reason: Self.describe(zip_get_error(archive)))
+    }
+
+    /// libzip's error in words; a full disk is said plainly rather than as libzip's "Write error".
+    private static func describe(_ error: UnsafeMutablePointer<zip_error_t>) -> String {
+        let system = zip_error_code_system(error)
+        if system == ENOSPC || system == EDQUOT { return FileIO.describeWriteError(system) }
+        return String(cString: zip_error_strerror(error))
     }
 
     private static let utc: Void = {

@@ -12,6 +12,7 @@ public enum BuildError: Error, CustomStringConvertible, Equatable {
     case nameNotUTF8(folder: String)
     case duplicateZipPath(zipPath: String, first: String, second: String)
     case fileFolderConflict(file: String, fileSource: String, folderEntry: String)
+    case changedWhileReading(path: String)
     case cannotWrite(path: String, reason: String)
     case archive(path: String, reason: String)
 
@@ -41,6 +42,8 @@ public enum BuildError: Error, CustomStringConvertible, Equatable {
             return "Two sources map to the same zip path `\(zipPath)`: `\(first)` and `\(second)`. Exclude one, or give one of them another `to:`."
         case .fileFolderConflict(let file, let fileSource, let folderEntry):
             return "`\(fileSource)` goes to the zip path `\(file)`, but `\(folderEntry)` needs `\(file)` to be a folder. Give one of them another `to:`."
+        case .changedWhileReading(let path):
+            return "`\(path)` changed while it was being read (its size, modification time or inode is not what it was when the build listed it); run build again. A file that is still being written, such as a log, does not belong in a layer: exclude it with `exclude:`."
         case .cannotWrite(let path, let reason):
             return "Could not write `\(path)`: \(reason). Nothing was changed there."
         case .archive(let path, let reason):

@@ -35,7 +35,7 @@ final class ContentReader: Sendable {
         }
         let digest: Digest
         switch entry.kind {
-        case .file: digest = try SHA256.hash(fileAt: entry.sourcePath)
+        case .file: digest = try FileIO.hash(entry)
         case .symlink(let target): digest = SHA256.hash(Data(target.utf8))
         }
         counts.add(\.hashed)
@@ -56,7 +56,7 @@ final class ContentReader: Sendable {
         return try workspaces.withWorkspace { workspace in
             switch entry.kind {
             case .file:
-                let content = try FileIO.read(entry.sourcePath, into: workspace.input)
+                let content = try FileIO.read(entry, into: workspace.input)
                 return payload(for: entry, method: method, content: content, known: known, workspace: workspace)
             case .symlink(let target):
                 return Array(target.utf8).withUnsafeBytes { content in

@@ -94,17 +94,13 @@ final class EntryCache: Sendable {
         trailer.appendLittleEndian(payload.bytes.withUnsafeBytes { crc32($0, continuing: header.withUnsafeBytes { crc32($0) }) })
 
         let path = path(for: payload.contentDigest)
-        let temporary = FileIO.temporaryPath(beside: path)
-        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if descriptor < 0 && errno == ENOENT && createFolder() {
-            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard let staged = (try? StagedFile(for: path)) ?? (createFolder() ? try? StagedFile(for: path) : nil) else { return }
+        do {
+            for part in [header, payload.bytes, trailer] { try part.withUnsafeBytes { try staged.write($0) } }
+            try staged.commit()
+        } catch {
+            staged.discard()
         }
-        guard descriptor >= 0 else { return }
-        let written = [header, payload.bytes, trailer].allSatisfy { part in
-            part.withUnsafeBytes { FileIO.writeAll(descriptor, $0) }
-        }
-        close(descriptor)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
     }
 
     /// Deletes the least recently used entries while the folder holds more than `limit` bytes. Only
@@ -112,6 +108,9 @@ final class EntryCache: Sendable {
     func trim() {
         guard !readOnly, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         var files: [(path: String, size: Int64, used: Int64)] = []
+        for name in names where StagingName.isStaging(name) && StagingName.writerIsGone(name) {
+            unlink(directory + "/" + name)
+        }
         for name in names where EntryCache.isCacheFileName(name) {
             let path = directory + "/" + name
             var info = stat()
@@ -125,9 +124,9 @@ final class EntryCache: Sendable {
         }
     }
 
-    /// `<64 hex digits>-…` for an entry, `.<64 hex digits>-….tmp-…` for one being written.
+    /// `<64 hex digits>-…`: an entry.
     static func isCacheFileName(_ name: String) -> Bool {
-        let name = name.utf8.first == UInt8(ascii: ".") ? name.utf8.dropFirst() : name.utf8[...]
+        let name = name.utf8
         return name.count > 65 && name.prefix(64).allSatisfy(isLowercaseHexDigit) && name.dropFirst(64).first == UInt8(ascii: "-")
     }
 
@@ -135,7 +134,7 @@ final class EntryCache: Sendable {
     private func createFolder() -> Bool {
         guard FileIO.makeFolder(directory) else { return false }
         let tag = "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks a cache folder created by layerpack; it is safe to delete.\n"
-        _ = FileManager.default.createFile(atPath: directory + "/CACHEDIR.TAG", contents: Data(tag.utf8))
+        try? FileIO.writeAtomically(Data(tag.utf8), to: directory + "/CACHEDIR.TAG")
         return true
     }
 }

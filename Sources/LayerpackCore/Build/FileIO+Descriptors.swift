@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,27 +30,73 @@ extension FileIO {
         return true
     }
 
-    /// The whole file, read into `buffer` (grown as needed); the bytes are valid until `buffer` is used again.
-    static func read(_ path: String, into buffer: ScratchBuffer) throws -> UnsafeRawBufferPointer {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        // One byte more than the size, so a file that grew since is noticed and read whole.
-        var memory = buffer.reserve(Int(info.st_size) + 1)
-        var filled = 0
-        while true {
-            if filled == memory.count { memory = buffer.reserve(memory.count * 2, keeping: filled) }
-            let count = Glibc.read(descriptor, memory.baseAddress! + filled, memory.count - filled)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    /// A planned file's content, read into `buffer` (grown as needed); the bytes are valid until `buffer`
+    /// is used again. Exactly the planned size is read, and a file that is not as planned — another
+    /// size, modification time or inode, before or after the read — is an error, so a file still being
+    /// written can neither slip past the size limit nor be packed half-written.
+    static func read(_ entry: PlannedEntry, into buffer: ScratchBuffer) throws -> UnsafeRawBufferPointer {
+        let size = Int(entry.size)
+        let memory = buffer.reserve(size + 1)
+        try withPlannedFile(entry) { descriptor in
+            // One byte more than planned is asked for, so a file that grew is noticed.
+            guard let count = readFully(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: memory[..<(size + 1)])) else {
+                throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno)))
             }
+            guard count == size else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+        }
+        return UnsafeRawBufferPointer(rebasing: memory[..<size])
+    }
+
+    /// The SHA-256 of a planned file's content, read 1 MiB at a time, checked as `read(_:into:)` checks it.
+    static func hash(_ entry: PlannedEntry) throws -> Digest {
+        var hasher = SHA256()
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(entry.size + 1, 1 << 20)), alignment: 16)
+        defer { chunk.deallocate() }
+        try withPlannedFile(entry) { descriptor in
+            var total: Int64 = 0
+            while true {
+                guard let count = readFully(descriptor, into: chunk) else {
+                    throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno)))
+                }
+                total += Int64(count)
+                guard total <= entry.size else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+                hasher.update(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
+                if count < chunk.count { break }
+            }
+            guard total == entry.size else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+        }
+        return hasher.finalize()
+    }
+
+    /// Opens the entry's file, checks it is still as planned, runs `body`, and checks again.
+    private static func withPlannedFile(_ entry: PlannedEntry, _ body: (Int32) throws -> Void) throws {
+        let descriptor = open(entry.sourcePath, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        func isAsPlanned() -> Bool {
+            var info = stat()
+            guard fstat(descriptor, &info) == 0 else { return false }
+            let now = FileStat(info)
+            let planned = entry.fileStat
+            return now.size == planned.size && now.modifiedNanoseconds == planned.modifiedNanoseconds
+                && now.inode == planned.inode && now.device == planned.device
+        }
+        guard isAsPlanned() else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+        try body(descriptor)
+        guard isAsPlanned() else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+    }
+
+    /// Reads until `buffer` is full or the file ends; the count read, or nil when a read fails.
+    private static func readFully(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        var filled = 0
+        while filled < buffer.count {
+            let count = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { return nil }
             if count == 0 { break }
             filled += count
         }
-        return UnsafeRawBufferPointer(rebasing: memory[..<filled])
+        return filled
     }
 
     /// Creates the folder and its parents; false when that is not possible (a read-only checkout, say).

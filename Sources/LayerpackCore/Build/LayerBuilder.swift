@@ -71,21 +71,27 @@ public enum LayerBuilder {
     public static func build(_ plan: LayerPlan, output: String? = nil, options: BuildOptions = BuildOptions()) throws -> BuildResult {
         let target = output.map { absolutePath($0, in: FileManager.default.currentDirectoryPath) } ?? plan.config.filename
         try FileIO.createParentFolder(of: target)
-        let stagedZip = FileIO.temporaryPath(beside: target)
-        defer { unlink(stagedZip) }
-        let result = try pack(plan, to: stagedZip, reportedPath: target, options: options)
-        let stagedLock = try FileIO.stage(result.lock.encoded(), for: plan.config.lockFilePath)
-        defer { unlink(stagedLock) }
-        try FileIO.commit(stagedZip, to: target)
-        try FileIO.commit(stagedLock, to: plan.config.lockFilePath)
+        let result = try StagingName.withStagedPath(beside: target) { stagedZip in
+            let result = try pack(plan, to: stagedZip, reportedPath: target, options: options)
+            // The lock is committed last: a run killed between the two leaves a zip whose hash is not the
+            // lock's `source_code_hash`, which `publish` notices (it rebuilds) and the next build repairs.
+            let stagedLock = try FileIO.stage(result.lock.encoded(), for: plan.config.lockFilePath)
+            try FileIO.commit(stagedZip, to: target)
+            try stagedLock.commit()
+            return result
+        }
+        // What runs killed mid-write left beside the files this run wrote.
+        for folder in Set([target, plan.config.lockFilePath].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }) {
+            StagingName.removeAbandoned(in: folder)
+        }
         return result
     }
 
     /// `layerpack hash`: the result a build would have, leaving no file behind.
     public static func dryRun(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> BuildResult {
-        let scratch = FileIO.temporaryPath(beside: NSTemporaryDirectory() + "/layerpack.zip")
-        defer { unlink(scratch) }
-        return try pack(plan, to: scratch, reportedPath: plan.config.filename, options: options)
+        try StagingName.withStagedPath(beside: NSTemporaryDirectory() + "/layerpack.zip") { scratch in
+            try pack(plan, to: scratch, reportedPath: plan.config.filename, options: options)
+        }
     }
 
     /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which
@@ -106,7 +112,7 @@ public enum LayerBuilder {
         defer { prefetcher.finish() }
         let manifest = ManifestCollector()
         let progress = ProgressCounter(plan.entries, report: options.progress)
-        let writer = try ZipWriter(path: path)
+        let writer = try ZipWriter(path: path, reportedPath: reportedPath)
         for (index, entry) in entries.enumerated() {
             try writer.add(name: entry.zipPath, mode: entry.mode, method: methods[index]) {
                 let payload = try prefetcher.take(index)

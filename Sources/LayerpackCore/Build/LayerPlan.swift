@@ -208,11 +208,10 @@ struct OwnFiles {
         })
     }
 
-    /// Whether `name` in the real folder `folder` is one of them, or a temporary file of one (`.NAME.tmp-…`).
+    /// Whether `name` in the real folder `folder` is one of them, or a file layerpack is writing or a
+    /// killed run left half-written (a staging name, whoever its writer).
     func contains(_ name: String, in folder: String) -> Bool {
-        if paths.contains(folder + "/" + name) { return true }
-        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-") else { return false }
-        return paths.contains(folder + "/" + name[name.index(after: name.startIndex)..<marker.lowerBound])
+        StagingName.isStaging(name) || paths.contains(folder + "/" + name)
     }
 }
 

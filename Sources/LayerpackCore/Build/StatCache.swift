@@ -25,7 +25,7 @@ final class StatCache: @unchecked Sendable {
     let path: String
     private let previous: Snapshot
     /// The temporary file the new cache is written to, created first so its timestamp is the reference.
-    private var staging: (path: String, descriptor: Int32, reference: Int64)?
+    private var staging: (file: StagedFile, reference: Int64)?
     private let lock = NSLock()
     private var records: [String: Record] = [:]
     private var hashedAny = false
@@ -59,39 +59,39 @@ final class StatCache: @unchecked Sendable {
     /// Writes the new cache when it says something the old one did not. Best effort.
     func save() {
         guard let staging else { return }
-        let changed = lock.withLock { hashedAny || records != previous.records }
-        guard changed else { return discardStaging() }
-        let data = lock.withLock { Snapshot(records: records, reference: staging.reference).encoded() }
-        let written = data.withUnsafeBytes { FileIO.writeAll(staging.descriptor, $0) }
-        close(staging.descriptor)
-        if !written || rename(staging.path, path) != 0 { unlink(staging.path) }
         self.staging = nil
+        let changed = lock.withLock { hashedAny || records != previous.records }
+        guard changed else { return staging.file.discard() }
+        let data = lock.withLock { Snapshot(records: records, reference: staging.reference).encoded() }
+        do {
+            try data.withUnsafeBytes { try staging.file.write($0) }
+            try staging.file.commit()
+        } catch {
+            staging.file.discard()
+        }
     }
 
     private func discardStaging() {
-        guard let staging else { return }
-        close(staging.descriptor)
-        unlink(staging.path)
-        self.staging = nil
+        staging?.file.discard()
+        staging = nil
     }
 
-    private static func openStaging(beside path: String) -> (path: String, descriptor: Int32, reference: Int64)? {
+    private static func openStaging(beside path: String) -> (file: StagedFile, reference: Int64)? {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !FileManager.default.fileExists(atPath: folder) {
             guard FileIO.makeFolder(folder) else { return nil }
             // The folder is layerpack's own state; keep it out of the user's commits.
-            _ = FileManager.default.createFile(atPath: folder + "/.gitignore", contents: Data("*\n".utf8))
+            try? FileIO.writeAtomically(Data("*\n".utf8), to: folder + "/.gitignore")
+        } else {
+            StagingName.removeAbandoned(in: folder)
         }
-        let temporary = FileIO.temporaryPath(beside: path)
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { return nil }
+        guard let file = try? StagedFile(for: path) else { return nil }
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            close(descriptor)
-            unlink(temporary)
+        guard fstat(file.descriptor, &info) == 0 else {
+            file.discard()
             return nil
         }
-        return (temporary, descriptor, FileStat(info).modifiedNanoseconds)
+        return (file, FileStat(info).modifiedNanoseconds)
     }
 }
 

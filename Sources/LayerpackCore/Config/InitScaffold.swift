@@ -45,8 +45,8 @@ public enum InitScaffold {
     public static func write(_ text: String, to path: String) throws {
         guard !FileManager.default.fileExists(atPath: path) else { throw Failure.exists(path) }
         let staged = try FileIO.stage(Data(text.utf8), for: path)
-        defer { unlink(staged) }
-        guard link(staged, path) == 0 else {
+        defer { staged.discard() }
+        guard link(staged.path, path) == 0 else {
             if errno == EEXIST { throw Failure.exists(path) }
             throw BuildError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
