@@ -36,9 +36,12 @@ public enum Shutdown {
         }
     }
 
-    /// Runs `action` if the process is interrupted before `unregister` is called with the token.
+    /// Runs `action` if the process is interrupted before `unregister` is called with the token. Register
+    /// before starting what the action undoes. Once an interrupt is being handled, this never returns:
+    /// the process is about to exit, and nothing new may start behind the clean-up's back.
     public static func onInterrupt(_ action: @escaping @Sendable () -> Void) -> Token {
-        registry.withLock { registry in
+        while cleaning.load(ordering: .sequentiallyConsistent) { pause() }
+        return registry.withLock { registry in
             registry.next += 1
             registry.actions[registry.next] = action
             return Token(id: registry.next)

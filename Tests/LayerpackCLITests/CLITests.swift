@@ -3,17 +3,17 @@ import Testing
 import TestSupport
 
 /// The `layerpack` binary SwiftPM built beside this test bundle.
-private let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("layerpack").path
-private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("layerpack").path
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-private func layerpack(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> ProcessOutcome {
+func layerpack(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> ProcessOutcome {
     try #require(FileManager.default.isExecutableFile(atPath: binary), "the layerpack binary is missing at \(binary)")
     return try runProcess(binary, arguments, in: folder, environment: environment)
 }
 
 /// A copy of a fixture in a fresh temporary folder, removed afterwards.
-private final class FixtureCopy {
+final class FixtureCopy {
     let path: String
 
     init(_ name: String) throws {

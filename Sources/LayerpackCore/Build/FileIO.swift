@@ -145,11 +145,15 @@ final class StagedFile {
     /// Creates the staged file; the folder must exist.
     init(for target: String) throws {
         self.target = target
-        path = StagingName.path(beside: target)
-        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw BuildError.cannotWrite(path: target, reason: FileIO.describeWriteError(errno)) }
-        let staged = path
+        let staged = StagingName.path(beside: target)
+        path = staged
         cleanup = Shutdown.onInterrupt { unlink(staged) }
+        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            let reason = FileIO.describeWriteError(errno)
+            release()
+            throw BuildError.cannotWrite(path: target, reason: reason)
+        }
     }
 
     deinit { discard() }

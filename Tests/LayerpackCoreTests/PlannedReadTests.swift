@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+@testable import LayerpackCore
+
+/// The plan fixes each file's size: a file that changes between the walk and its read, or while it is
+/// read, fails the build with an error naming it, and never gets into a zip or a lock.
+@Suite struct FilesChangingDuringABuild {
+    func layer() throws -> (TemporaryFolder, LayerConfig) {
+        let folder = try TemporaryFolder()
+        try folder.write("src/app.py", "print('app')\n")
+        try folder.write("src/app.log", "started\n")
+        return (folder, try folder.config("layer_name: growing\nlayout: python\nsources: [src]\n"))
+    }
+
+    @Test(arguments: ["grows", "shrinks", "is replaced"])
+    func aFileThatChangedAfterItWasPlannedFailsTheBuild(_ change: String) throws {
+        let (folder, config) = try layer()
+        _ = try LayerBuilder.build(try LayerPlan(config: config))
+        let (zip, lock) = (try folder.read("dist/growing.zip"), try folder.read("layerpack.lock"))
+        let plan = try LayerPlan(config: config)
+        switch change {
+        case "grows":
+            let log = try #require(FileHandle(forWritingAtPath: folder.url("src/app.log")))
+            try log.seekToEnd()
+            try log.write(contentsOf: Data(repeating: 0x41, count: 300_000_000 / 1000))
+            try log.close()
+        case "shrinks":
+            try folder.write("src/app.log", "s\n")
+        default:
+            try FileManager.default.removeItem(atPath: folder.url("src/app.log"))
+            try folder.write("src/app.log", "started\n")
+        }
+        expectError("`\(folder.url("src/app.log"))` changed while it was being read", "run build again") {
+            _ = try LayerBuilder.build(plan)
+        }
+        #expect(try folder.read("dist/growing.zip") == zip && folder.read("layerpack.lock") == lock)
+        #expect(try folder.list("dist") == ["growing.zip"])
+        expectError("`\(folder.url("src/app.log"))` changed while it was being read") { _ = try LayerCheck.run(plan) }
+    }
+
+    @Test func aFileAppendedToDuringTheBuildNeverSlipsPastThePlan() throws {
+        let (folder, config) = try layer()
+        // A writer appends to the log the whole time the builds run.
+        let stop = ManagedAtomicFlag()
+        let logPath = folder.url("src/app.log")
+        let writer = Thread {
+            let log = FileHandle(forWritingAtPath: logPath)!
+            while !stop.isSet {
+                try? log.seekToEnd()
+                try? log.write(contentsOf: Data(repeating: 0x42, count: 4 << 10))
+                usleep(200)
+            }
+            try? log.close()
+        }
+        writer.start()
+        defer { stop.set() }
+        var failures = 0
+        for _ in 0..<20 {
+            let plan = try LayerPlan(config: config)
+            do {
+                let result = try LayerBuilder.build(plan)
+                // Whatever made it into the zip is exactly what the plan saw.
+                let listed = try run(["unzip", "-Zl", result.filename])
+                #expect(listed.status == 0)
+                #expect(result.unzippedSize == plan.totalSize)
+                let sizes = listed.output.split(separator: "\n").filter { $0.hasSuffix("python/app.log") }
+                    .compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Int64($0) } }
+                #expect(sizes == [plan.entries.first { $0.zipPath == "python/app.log" }!.size])
+            } catch {
+                #expect("\(error)".contains("changed while it was being read"))
+                failures += 1
+            }
+        }
+        #expect(failures > 0)
+    }
+}
+
+/// A flag one thread sets and another polls.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
