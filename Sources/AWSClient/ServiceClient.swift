@@ -26,6 +26,9 @@ struct ServiceClient: Sendable {
         var idempotent = true
         /// HTTP statuses that are answers, not errors (a 404 that means "no such thing").
         var acceptedStatuses: Set<Int> = []
+        /// S3 may answer 200 and put an `<Error>` in the body (CompleteMultipartUpload, CopyObject): such
+        /// an answer is taken as the HTTP 500 it stands for, and retried as one, as the AWS SDKs do.
+        var errorsMayCome200 = false
     }
 
     func send(_ call: Call) throws -> HTTPResponse {
@@ -37,7 +40,10 @@ struct ServiceClient: Sendable {
         let attempt = {
             var request = HTTPRequest(method: call.method, url: url, headers: call.headers, body: call.body, freshConnection: !call.idempotent)
             try signer.sign(&request, payloadHash: payloadHash, credentials: try credentials.credentials(), date: clock())
-            let response = try transport.send(request)
+            var response = try transport.send(request)
+            if call.errorsMayCome200, response.statusCode == 200, String(decoding: response.body.prefix(512), as: UTF8.self).contains("<Error>") {
+                response.statusCode = 500
+            }
             if response.isSuccess || call.acceptedStatuses.contains(response.statusCode) { return response }
             throw AWSClientError.service(Self.decodeError(response, operation: call.operation))
         }

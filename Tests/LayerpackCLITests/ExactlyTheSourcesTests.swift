@@ -99,10 +99,13 @@ private final class SelfContainedLayer {
         var interrupted = 0
         for round in 0..<8 {
             let build = try layer.start(["build", "--no-cache"])
-            usleep(UInt32(20_000 + round * 15_000))
+            // Strike once the zip is being written, the moment with the most to clean up.
+            while build.isRunning && !((try? FileManager.default.contentsOfDirectory(atPath: layer.path + "/dist")) ?? []).contains(where: { $0.hasPrefix(".layerpack-tmp.") }) {
+                usleep(1_000)
+            }
             kill(build.processIdentifier, SIGINT)
             build.waitUntilExit()
-            if build.terminationStatus == 130 { interrupted += 1 } else { #expect(build.terminationStatus == 0) }
+            if build.terminationStatus == 130 { interrupted += 1 } else { #expect(build.terminationStatus == 0, "round \(round)") }
             #expect(layer.stagedFiles().isEmpty, "round \(round): \(layer.stagedFiles())")
         }
         #expect(interrupted > 0)

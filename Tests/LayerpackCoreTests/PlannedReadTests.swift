@@ -82,3 +82,17 @@ final class ManagedAtomicFlag: @unchecked Sendable {
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
 }
+
+@Suite struct LinkCycles {
+    @Test func aCycleOfLinksIsNamedAsOne() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("src/mod.py", "x = 1\n")
+        try folder.symlink("src/l1", to: "l2")
+        try folder.symlink("src/l2", to: "l1")
+        let config = try folder.config("layer_name: x\nlayout: python\nsources: [src]\n")
+        expectError("is part of a cycle of links", "`\(folder.url("src/l2"))` → `\(folder.url("src/l1"))`") {
+            _ = try LayerPlan(config: config)
+        }
+        do { _ = try LayerPlan(config: config) } catch { #expect(!"\(error)".contains("does not exist")) }
+    }
+}

@@ -17,6 +17,12 @@ public final class FaultProxy: Sendable {
         case connectionReset
         /// Forward the request, so the upstream acts on it, then close the connection without answering.
         case dropResponseAfterForwarding
+        /// Forward the request, then keep the connection open and unanswered until `release()`.
+        case holdResponseAfterForwarding
+        /// Keep the request unforwarded and unanswered until `release()`, then close the connection.
+        case hold
+        /// Answer HTTP 200 with an S3 `<Error>` body, as S3 may answer CompleteMultipartUpload.
+        case errorWithStatus200(code: String)
     }
 
     private let server: LocalServer
@@ -38,12 +44,31 @@ public final class FaultProxy: Sendable {
             object["action"] = "reset"
         case .dropResponseAfterForwarding:
             object["action"] = "drop_after_forward"
+        case .holdResponseAfterForwarding:
+            object["action"] = "hold_after_forward"
+        case .hold:
+            object["action"] = "hold"
+        case .errorWithStatus200(let code):
+            object.merge(["action": "error_200", "code": code]) { $1 }
         }
         try server.control("POST", "fault", object)
     }
 
     /// Every request the proxy received (faulted or forwarded), as `METHOD /path?query`, in order.
     public func requestLog() throws -> [String] { try server.log() }
+
+    /// Waits (up to `timeout`) until a request is being held; false if none came.
+    public func waitForHeldRequest(timeout: Duration = .seconds(60)) throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try server.held() > 0 { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// Lets every held request (and any later one) end: its connection is closed unanswered.
+    public func release() throws { try server.control("POST", "release", [:]) }
 
     public func stop() { server.stop() }
 }
@@ -87,6 +112,11 @@ private final class LocalServer: Sendable {
         let body = try JSONSerialization.data(withJSONObject: object)
         let response = try transport.send(HTTPRequest(method: method, url: "\(endpoint)/__control/\(action)", body: .data(body), timeout: .seconds(10)))
         guard response.isSuccess else { throw HelperError("local_http.py refused `\(action)`: HTTP \(response.statusCode)") }
+    }
+
+    func held() throws -> Int {
+        let response = try transport.send(HTTPRequest(method: "GET", url: "\(endpoint)/__control/held", timeout: .seconds(10)))
+        return ((try JSONSerialization.jsonObject(with: response.body) as? [String: Any])?["held"] as? Int) ?? 0
     }
 
     func log() throws -> [String] {

@@ -1,4 +1,5 @@
 import Foundation
+import Shutdown
 import Synchronization
 
 /// What HeadObject tells about an object.
@@ -104,20 +105,19 @@ public struct S3Client: Sendable {
         guard let uploadID = XML.value(of: "UploadId", in: String(decoding: created.body, as: UTF8.self)) else {
             throw AWSClientError.invalidResponse(operation: "CreateMultipartUpload", reason: "it holds no `UploadId`")
         }
+        // Interrupted (Ctrl-C, SIGTERM), the upload is aborted so its parts are not left behind.
+        let client = self
+        let cleanup = Shutdown.onInterrupt { try? client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID) }
+        defer { Shutdown.unregister(cleanup) }
         do {
             let eTags = try uploadParts(path: path, size: size, partSize: partSize, partCount: partCount, bucket: bucket, key: key, uploadID: uploadID)
             let parts = eTags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XML.escape($0.element))</ETag></Part>" }
             let body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\(parts.joined())</CompleteMultipartUpload>"
             let response = try send(bucket, key: key, .init(
                 operation: "CompleteMultipartUpload", method: "POST", path: "", query: [("uploadId", uploadID)],
-                headers: ["Content-Type": "application/xml"], body: .data(Data(body.utf8))
+                headers: ["Content-Type": "application/xml"], body: .data(Data(body.utf8)), errorsMayCome200: true
             ))
-            // S3 may answer 200 and put the error in the body.
             let text = String(decoding: response.body, as: UTF8.self)
-            if text.contains("<Error>") {
-                throw AWSClientError.service(ServiceClient.decodeError(
-                    HTTPResponse(statusCode: 500, headers: response.headers, body: response.body), operation: "CompleteMultipartUpload"))
-            }
             return S3UploadResult(versionID: response[header: "x-amz-version-id"], eTag: XML.value(of: "ETag", in: text) ?? response[header: "etag"], partCount: partCount)
         } catch {
             try? abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID)
@@ -180,9 +180,10 @@ public struct S3Client: Sendable {
         _ = try send(bucket, key: key, .init(operation: "AbortMultipartUpload", method: "DELETE", path: "", query: [("uploadId", uploadID)]))
     }
 
-    /// Uploads started in a bucket and neither completed nor aborted (the first 1,000).
-    public func listMultipartUploads(bucket: String) throws -> [S3MultipartUpload] {
-        let response = try send(bucket, key: nil, .init(operation: "ListMultipartUploads", method: "GET", path: "", query: [("uploads", "")]))
+    /// Uploads started in a bucket, of keys starting with `prefix`, and neither completed nor aborted (the first 1,000).
+    public func listMultipartUploads(bucket: String, prefix: String? = nil) throws -> [S3MultipartUpload] {
+        let query = [("uploads", "")] + (prefix.map { [("prefix", $0)] } ?? [])
+        let response = try send(bucket, key: nil, .init(operation: "ListMultipartUploads", method: "GET", path: "", query: query))
         return XML.values(of: "Upload", in: String(decoding: response.body, as: UTF8.self)).compactMap { upload in
             guard let key = XML.value(of: "Key", in: upload), let id = XML.value(of: "UploadId", in: upload) else { return nil }
             return S3MultipartUpload(key: key, uploadID: id)

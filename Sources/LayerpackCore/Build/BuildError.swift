@@ -7,6 +7,7 @@ public enum BuildError: Error, CustomStringConvertible, Equatable {
     case danglingLink(link: String, target: String)
     case absoluteLinkPreserved(link: String, target: String)
     case linkLoop(link: String)
+    case linkCycle(chain: [String])
     case unsupportedFileType(path: String, kind: String)
     case unreadable(path: String, reason: String)
     case nameNotUTF8(folder: String)
@@ -32,6 +33,8 @@ public enum BuildError: Error, CustomStringConvertible, Equatable {
             return "The symlink `\(link)` points to the absolute path `\(target)`, which would not exist once Lambda unpacks the layer under /opt. Make it a relative link, or use `symlinks: follow`."
         case .linkLoop(let link):
             return "The symlink `\(link)` leads back into a folder that contains it, which would pack the folder forever. Remove the link or exclude it with `exclude:`."
+        case .linkCycle(let chain):
+            return "The symlink `\(chain[0])` is part of a cycle of links that never reaches a file or folder (\(chain.map { "`\($0)`" }.joined(separator: " → "))). Point one of them at a real file, remove it, or exclude it with `exclude:`."
         case .unsupportedFileType(let path, let kind):
             return "`\(path)` is a \(kind); a layer holds only files, folders and symlinks. Exclude it with `exclude:`."
         case .unreadable(let path, let reason):

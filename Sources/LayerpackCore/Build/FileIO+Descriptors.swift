@@ -99,6 +99,15 @@ extension FileIO {
         return filled
     }
 
+    /// Creates layerpack's own folder beside a config (`.layerpack/`), ignored by git; false when that is
+    /// not possible (a read-only checkout, say).
+    static func makeStateFolder(_ path: String) -> Bool {
+        if FileManager.default.fileExists(atPath: path) { return true }
+        guard makeFolder(path) else { return false }
+        try? writeAtomically(Data("*\n".utf8), to: path + "/.gitignore")
+        return true
+    }
+
     /// Creates the folder and its parents; false when that is not possible (a read-only checkout, say).
     static func makeFolder(_ path: String) -> Bool {
         (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil

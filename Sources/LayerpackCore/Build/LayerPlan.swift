@@ -122,9 +122,7 @@ private struct SourceWalker {
 
     mutating func add(_ source: LayerConfig.Source) throws {
         // The config names the source, so a link there is followed to wherever it leads.
-        guard let root = realPath(source.resolvedPath) else {
-            throw BuildError.danglingLink(link: source.resolvedPath, target: (try? readLink(source.resolvedPath)) ?? "?")
-        }
+        guard let root = realPath(source.resolvedPath) else { throw unresolvableLink(source.resolvedPath) }
         let info = try lstatOrThrow(root)
         if isFolder(info) {
             var active: Set<String> = [root]
@@ -152,7 +150,7 @@ private struct SourceWalker {
                 // An excluded link is not looked at, so a dangling or escaping one can be excluded away.
                 if excludes.excludes(relativePath, isFolder: false) { continue }
                 let target = try readLink(path)
-                guard let resolved = realPath(path) else { throw BuildError.danglingLink(link: path, target: target) }
+                guard let resolved = realPath(path) else { throw unresolvableLink(path) }
                 guard resolved == root || resolved.hasPrefix(root + "/") else {
                     throw BuildError.linkLeavesSource(link: path, target: target, root: root)
                 }
@@ -225,6 +223,19 @@ func bytewiseLess(_ a: String, _ b: String) -> Bool {
         }
     }
     return (fast ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// Why a link could not be resolved: a cycle of links, or a target that does not exist.
+private func unresolvableLink(_ path: String) -> BuildError {
+    let cycle = errno == ELOOP
+    var chain = [path]
+    var current = path
+    while cycle, chain.count < 40, let target = try? readLink(current) {
+        current = target.hasPrefix("/") ? target : URL(fileURLWithPath: current).deletingLastPathComponent().appendingPathComponent(target).standardizedFileURL.path
+        chain.append(current)
+        if chain.dropLast().contains(current) { break }
+    }
+    return cycle ? .linkCycle(chain: chain) : .danglingLink(link: path, target: (try? readLink(path)) ?? "?")
 }
 
 private func join(_ folder: String, _ name: String) -> String { folder.isEmpty ? name : folder + "/" + name }

@@ -78,13 +78,8 @@ final class StatCache: @unchecked Sendable {
 
     private static func openStaging(beside path: String) -> (file: StagedFile, reference: Int64)? {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        if !FileManager.default.fileExists(atPath: folder) {
-            guard FileIO.makeFolder(folder) else { return nil }
-            // The folder is layerpack's own state; keep it out of the user's commits.
-            try? FileIO.writeAtomically(Data("*\n".utf8), to: folder + "/.gitignore")
-        } else {
-            StagingName.removeAbandoned(in: folder)
-        }
+        guard FileIO.makeStateFolder(folder) else { return nil }
+        StagingName.removeAbandoned(in: folder)
         guard let file = try? StagedFile(for: path) else { return nil }
         var info = stat()
         guard fstat(file.descriptor, &info) == 0 else {

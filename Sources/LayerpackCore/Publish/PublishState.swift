@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The layer version layerpack manages, as `publish` and `import` last recorded it beside the config
 /// (`layerpack.state.json`). Holds no secrets; safe to commit.
@@ -59,4 +62,27 @@ public struct LayerVersionARN: Equatable, Sendable {
         layerName = parts[6]
         self.version = version
     }
+}
+
+/// One `publish` of a layer from a folder at a time on this machine: an exclusive `flock` on
+/// `.layerpack/<state file>.lock`, held from the first look at Lambda until the state is recorded.
+/// The state file itself is replaced by a rename on every write, so it cannot carry the lock. The
+/// kernel releases the lock when the process ends, however it ends.
+struct PublishTurn {
+    private let descriptor: Int32
+
+    init(config: LayerConfig, waiting: (String) -> Void) throws {
+        let path = config.stateDirectory + "/" + URL(fileURLWithPath: config.publishStatePath).lastPathComponent + ".lock"
+        guard FileIO.makeStateFolder(config.stateDirectory) else {
+            throw BuildError.cannotWrite(path: path, reason: "its folder `\(config.stateDirectory)` could not be created")
+        }
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw BuildError.cannotWrite(path: path, reason: FileIO.describeWriteError(errno)) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            waiting("Another layerpack publish of \(config.layerName) from this folder is running; waiting for it to finish.")
+            while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+        }
+    }
+
+    func release() { close(descriptor) }
 }

@@ -85,8 +85,12 @@ public struct Publisher: Sendable {
         if config.s3Bucket == nil, let size = artifact.size, size > Publisher.directUploadLimit {
             throw PublishError.directUploadTooLarge(filename: artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
         }
+        // Runs on this machine publishing this layer from this folder take turns; across machines,
+        // publishing converges through what Lambda holds (see `adoptable` and `keepingLowestDuplicate`).
+        let turn = options.dryRun ? nil : try PublishTurn(config: config, waiting: options.progress)
+        defer { turn?.release() }
         let lambda = LambdaClient(configuration: aws)
-        let managed = try managedVersion(lambda)
+        let managed = try managedVersion(lambda, hash: artifact.hash)
         let current = managed?.version
         let changes = current.map { differences(from: $0, hash: artifact.hash) } ?? ["no version of `\(config.layerName)` is published yet"]
         // Where the zip goes in S3 when a version is published; its object version is known after the upload.
@@ -99,6 +103,22 @@ public struct Publisher: Sendable {
             let source = managed?.state.flatMap(S3Location.init(recordedIn:))
             if !options.dryRun { try record(current, hash: artifact.hash, s3: source) }
             return report(published: false, reason: reason, version: current, artifact: artifact, s3: source)
+        }
+        // A newer version than the state's may already hold this content: published by a run that was
+        // killed before it recorded it, or by another machine. It is adopted rather than published again.
+        if managed?.state != nil, let newest = try newestVersion(lambda), newest.version != current?.version,
+           differences(from: newest, hash: artifact.hash).isEmpty {
+            let newest = try lowestOfSameRun(newest, hash: artifact.hash, lambda: lambda)
+            let reason = "version \(newest.version), newer than the recorded version \(current?.version ?? 0), already has this content and metadata; adopting it"
+            options.progress("\(config.layerName) is already published: \(reason).")
+            if options.dryRun {
+                return report(published: false, reason: "would adopt: " + reason, version: newest, artifact: artifact, s3: nil)
+            }
+            let outcome = retire(current, keeping: newest, lambda: lambda)
+            try record(newest, hash: artifact.hash, s3: nil)
+            return PublishReport(published: false, dryRun: false, reason: reason, layerVersion: newest, sourceCodeHash: artifact.hash,
+                                 filename: artifact.filename, s3Bucket: nil, s3Key: nil, s3ObjectVersion: nil,
+                                 deletedVersion: outcome.deleted, warnings: outcome.warnings)
         }
         let reason = changes.joined(separator: "; ")
         if options.dryRun {
@@ -122,24 +142,29 @@ public struct Publisher: Sendable {
         let request = PublishLayerVersionRequest(
             layerName: config.layerName, content: content, description: config.description, licenseInfo: config.licenseInfo,
             compatibleRuntimes: config.compatibleRuntimes, compatibleArchitectures: config.compatibleArchitectures)
-        let published = try publishOnce(request, lambda: lambda, hash: artifact.hash, after: current?.version ?? 0)
+        let base = current?.version ?? 0
+        let published = try keepingLowestDuplicate(
+            try publishOnce(request, lambda: lambda, hash: artifact.hash, after: base), hash: artifact.hash, after: base, lambda: lambda)
         options.progress("Published \(published.layerVersionArn).")
 
-        var warnings: [String] = []
-        var deleted: Int?
-        if let replaced = current, replaced.version != published.version, !config.skipDestroy {
-            do {
-                try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced.version)
-                deleted = replaced.version
-                options.progress("Deleted the replaced version \(replaced.version) (set `skip_destroy: true` to keep old versions).")
-            } catch {
-                warnings.append("The new version was published, but deleting the replaced version \(replaced.version) failed: \(error)")
-            }
-        }
+        let outcome = retire(current, keeping: published, lambda: lambda)
         try record(published, hash: artifact.hash, s3: uploaded)
         return PublishReport(published: true, dryRun: false, reason: reason, layerVersion: published, sourceCodeHash: artifact.hash,
                              filename: artifact.filename, s3Bucket: uploaded?.bucket, s3Key: uploaded?.key, s3ObjectVersion: uploaded?.objectVersion,
-                             deletedVersion: deleted, warnings: warnings)
+                             deletedVersion: outcome.deleted, warnings: outcome.warnings)
+    }
+
+    /// Deletes the version `kept` replaces, unless `skip_destroy`. A failure is a warning: the new
+    /// version is already published and about to be recorded.
+    func retire(_ replaced: LayerVersion?, keeping kept: LayerVersion, lambda: LambdaClient) -> (deleted: Int?, warnings: [String]) {
+        guard let replaced, replaced.version != kept.version, !config.skipDestroy else { return (nil, []) }
+        do {
+            try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced.version)
+            options.progress("Deleted the replaced version \(replaced.version) (set `skip_destroy: true` to keep old versions).")
+            return (replaced.version, [])
+        } catch {
+            return (nil, ["Version \(kept.version) is in place, but deleting the replaced version \(replaced.version) failed: \(error)"])
+        }
     }
 
     /// Where a layer's zip is in S3.
@@ -185,14 +210,17 @@ public struct Publisher: Sendable {
 
     /// The version in the state file if it still exists (in the same region and account), with that
     /// state; else the newest published version; else nil.
-    func managedVersion(_ lambda: LambdaClient) throws -> (version: LayerVersion, state: PublishState?)? {
+    /// (With no state, the newest version, or when it holds this content, the lowest of the versions
+    /// holding it since: see `lowestOfSameRun`.)
+    func managedVersion(_ lambda: LambdaClient, hash: String) throws -> (version: LayerVersion, state: PublishState?)? {
         if let state = try PublishState.read(for: config), state.layerName == config.layerName,
            let recorded = try? LayerVersionARN(state.arn), recorded.region == aws.region,
            let version = try lambda.getLayerVersion(layerName: config.layerName, version: state.version),
            (try? LayerVersionARN(version.layerVersionArn))?.account == recorded.account {
             return (version, state)
         }
-        return try newestVersion(lambda).map { ($0, nil) }
+        guard let newest = try newestVersion(lambda) else { return nil }
+        return (differences(from: newest, hash: hash).isEmpty ? try lowestOfSameRun(newest, hash: hash, lambda: lambda) : newest, nil)
     }
 
     func newestVersion(_ lambda: LambdaClient) throws -> LayerVersion? {
@@ -222,16 +250,35 @@ public struct Publisher: Sendable {
     }
 
     /// Uploads the zip unless the object already holds this hash; returns the object's version id.
+    /// Then aborts the unfinished multipart uploads of this key that killed runs left behind (S3 bills
+    /// for their parts); only once the object holds this zip, so a live upload of the same zip by a
+    /// concurrent run can only be aborted when its work is already done (it then finds the object in
+    /// place and carries on).
     func upload(_ zip: String, to target: S3Location, hash: String) throws -> String? {
         let (bucket, key) = (target.bucket, target.key)
         let s3 = S3Client(configuration: aws)
+        let objectVersion: String?
         if let existing = try s3.headObject(bucket: bucket, key: key), existing.metadata[Publisher.hashMetadataKey] == hash {
             options.progress("s3://\(bucket)/\(key) already holds this zip; not uploading it again.")
-            return existing.versionID
+            objectVersion = existing.versionID
+        } else {
+            options.progress("Uploading to s3://\(bucket)/\(key).")
+            do {
+                objectVersion = try s3.upload(fileAt: zip, bucket: bucket, key: key, metadata: [Publisher.hashMetadataKey: hash],
+                                              contentType: "application/zip").versionID
+            } catch AWSClientError.service(let error) where error.code == "NoSuchUpload" {
+                // Another run finished uploading this zip and aborted ours as abandoned.
+                guard let existing = try s3.headObject(bucket: bucket, key: key), existing.metadata[Publisher.hashMetadataKey] == hash else {
+                    throw AWSClientError.service(error)
+                }
+                objectVersion = existing.versionID
+            }
         }
-        options.progress("Uploading to s3://\(bucket)/\(key).")
-        return try s3.upload(fileAt: zip, bucket: bucket, key: key, metadata: [Publisher.hashMetadataKey: hash],
-                             contentType: "application/zip").versionID
+        for abandoned in try s3.listMultipartUploads(bucket: bucket, prefix: key) where abandoned.key == key {
+            options.progress("Aborting an unfinished upload of s3://\(bucket)/\(key) that an interrupted run left behind.")
+            try s3.abortMultipartUpload(bucket: bucket, key: key, uploadID: abandoned.uploadID)
+        }
+        return objectVersion
     }
 
     // MARK: - Publishing exactly once
@@ -256,6 +303,31 @@ public struct Publisher: Sendable {
                 aws.retryPolicy.sleep(aws.retryPolicy.delay(afterFailedAttempts: failures, error: error))
             }
         }
+    }
+
+    /// When publishers on other machines published the same change at the same time, every one of
+    /// them keeps the lowest version holding it: each deletes its own duplicate and reports that one.
+    func keepingLowestDuplicate(_ published: LayerVersion, hash: String, after base: Int, lambda: LambdaClient) throws -> LayerVersion {
+        let kept = try lowestOfSameRun(published, hash: hash, lambda: lambda)
+        guard kept.version != published.version else { return published }
+        options.progress("Version \(kept.version) was published with the same content and metadata meanwhile; keeping it and deleting the duplicate version \(published.version).")
+        try lambda.deleteLayerVersion(layerName: config.layerName, version: published.version)
+        return kept
+    }
+
+    /// The lowest of the versions that hold this content and metadata, counting down from `top` (which
+    /// does) until a version that does not. Versions are numbered in the order Lambda created them, so
+    /// every run that sees the same versions agrees on it, whichever of the duplicates it saw first.
+    func lowestOfSameRun(_ top: LayerVersion, hash: String, lambda: LambdaClient) throws -> LayerVersion {
+        var lowest = top
+        let below = try lambda.listLayerVersions(layerName: config.layerName).map(\.version).filter { $0 < top.version }.sorted(by: >)
+        for number in below {
+            // A version deleted since the listing is passed over.
+            guard let version = try lambda.getLayerVersion(layerName: config.layerName, version: number) else { continue }
+            guard differences(from: version, hash: hash).isEmpty else { break }
+            lowest = version
+        }
+        return lowest
     }
 
     // MARK: - State and report

@@ -11,6 +11,11 @@ A fault answers the next `count` requests whose "METHOD /path?query" contains `m
   {"action": "status", "status": 503, "code": "SlowDown", "retry_after": 1, "json": false}
   {"action": "reset"}               close the connection with a TCP reset, before forwarding
   {"action": "drop_after_forward"}  forward to the upstream, then close without answering
+  {"action": "hold_after_forward"}  forward, then hold the connection unanswered until /__control/release
+  {"action": "hold"}                hold the request, unforwarded, until /__control/release, then close
+  {"action": "error_200", "code": "InternalError"}  answer 200 with an S3 <Error> body, as S3 may for
+                                    CompleteMultipartUpload
+GET /__control/held says how many requests are being held: {"held": N}.
 A route answers METHOD PATH: {"method": "GET", "path": "/creds", "status": 200, "body": "...",
 "require_header": ["Authorization", "token"]} (401 when the header is missing or different).
 """
@@ -29,6 +34,8 @@ lock = threading.Lock()
 faults = []
 routes = {}
 log = []
+held = 0
+released = threading.Event()
 upstream_port = None
 
 
@@ -73,6 +80,12 @@ class Handler(BaseHTTPRequestHandler):
                 fault["count"] -= 1
         if fault and fault["action"] == "status":
             return self.answer_error(fault)
+        if fault and fault["action"] == "error_200":
+            payload = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{fault.get('code', 'InternalError')}</Code>"
+                       "<Message>We encountered an internal error. Please try again.</Message></Error>").encode()
+            return self.answer(200, payload, [("Content-Type", "application/xml")])
+        if fault and fault["action"] == "hold":
+            return self.hold()
         if fault and fault["action"] == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -81,11 +94,24 @@ class Handler(BaseHTTPRequestHandler):
         if upstream_port is None:
             return self.stub()
         status, headers, payload = self.forward(body)
+        if fault and fault["action"] == "hold_after_forward":
+            return self.hold()
         if fault and fault["action"] == "drop_after_forward":
             self.connection.close()
             self.close_connection = True
             return
         self.answer(status, payload, headers)
+
+    def hold(self):
+        """Keeps the connection open and unanswered until the test releases it, then closes it."""
+        global held
+        with lock:
+            held += 1
+        released.wait(120)
+        with lock:
+            held -= 1
+        self.connection.close()
+        self.close_connection = True
 
     def answer_error(self, fault):
         code = fault.get("code", "InjectedFault")
@@ -133,6 +159,10 @@ class Handler(BaseHTTPRequestHandler):
             elif self.path == "/__control/route":
                 route = json.loads(body)
                 routes[(route["method"], route["path"])] = route
+            elif self.path == "/__control/held":
+                return self.answer(200, json.dumps({"held": held}).encode(), [("Content-Type", "application/json")])
+            elif self.path == "/__control/release":
+                released.set()
             elif self.path == "/__control/log":
                 return self.answer(200, json.dumps(log).encode(), [("Content-Type", "application/json")])
             else:

@@ -19,6 +19,7 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+from moto.core.responses import BaseResponse  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from local_http import exit_with_parent  # noqa: E402
@@ -35,6 +36,22 @@ def _check_unless_web_identity(self, iam_request_cls, resource="*"):
 
 
 ActionAuthenticatorMixin._authenticate_and_authorize_action = _check_unless_web_identity
+
+# moto checks a signature against the URL as werkzeug decoded it, so a query value holding `/` (an S3
+# ListMultipartUploads prefix such as `layerpack/name/…`) fails every client's signature, botocore's
+# too. AWS checks the request as it was sent: give moto the URL as it came over the wire.
+_setup = BaseResponse.setup_class
+
+
+def _setup_keeping_wire_url(self, request, full_url, headers, *args, **kwargs):
+    result = _setup(self, request, full_url, headers, *args, **kwargs)
+    raw = getattr(request, "environ", {}).get("RAW_URI") or getattr(request, "environ", {}).get("REQUEST_URI")
+    if raw and "?" in raw and "?" in self.uri:
+        self.uri = self.uri.split("?", 1)[0] + "?" + raw.split("?", 1)[1]
+    return result
+
+
+BaseResponse.setup_class = _setup_keeping_wire_url
 
 
 def free_port():
