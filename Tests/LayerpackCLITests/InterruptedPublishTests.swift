@@ -51,6 +51,20 @@ import TestSupport
         try Data((0..<(12 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: URL(fileURLWithPath: folder + "/src/blob.bin"))
     }
 
+    /// A publish of a zip that goes up in two parts, caught while the second part is held open.
+    func publishHeldAtTheSecondPart() throws -> (S3Client, String, FaultProxy, Process) {
+        let bucket = MotoServer.uniqueName("bucket")
+        let s3 = S3Client(configuration: try moto.configuration())
+        try s3.createBucket(bucket)
+        try addLargeFile()
+        try configure("s3_bucket: \(bucket)\n")
+        let proxy = try FaultProxy(upstream: moto)
+        try proxy.inject(.hold, matching: "partNumber=2")
+        let publish = try start(through: proxy.endpoint)
+        try #require(try proxy.waitForHeldRequest())
+        return (s3, bucket, proxy, publish)
+    }
+
     @Test func killedAfterLambdaAnsweredThenPublishedAgainLeavesOneVersion() throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try configure()
@@ -74,16 +88,8 @@ import TestSupport
 
     @Test func uploadsAKilledRunLeftOpenAreAbortedByTheNextPublish() throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let bucket = MotoServer.uniqueName("bucket")
-        let s3 = S3Client(configuration: try moto.configuration())
-        try s3.createBucket(bucket)
-        try addLargeFile()
-        try configure("s3_bucket: \(bucket)\n")
-        let proxy = try FaultProxy(upstream: moto)
+        let (s3, bucket, proxy, publish) = try publishHeldAtTheSecondPart()
         defer { proxy.stop() }
-        try proxy.inject(.hold, matching: "partNumber=2")
-        let publish = try start(through: proxy.endpoint)
-        #expect(try proxy.waitForHeldRequest())
         kill(publish.processIdentifier, SIGKILL)
         publish.waitUntilExit()
         try proxy.release()
@@ -98,16 +104,8 @@ import TestSupport
 
     @Test func anInterruptedUploadIsAbortedBeforeExiting() throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let bucket = MotoServer.uniqueName("bucket")
-        let s3 = S3Client(configuration: try moto.configuration())
-        try s3.createBucket(bucket)
-        try addLargeFile()
-        try configure("s3_bucket: \(bucket)\n")
-        let proxy = try FaultProxy(upstream: moto)
+        let (s3, bucket, proxy, publish) = try publishHeldAtTheSecondPart()
         defer { proxy.stop() }
-        try proxy.inject(.hold, matching: "partNumber=2")
-        let publish = try start(through: proxy.endpoint)
-        #expect(try proxy.waitForHeldRequest())
         #expect(try s3.listMultipartUploads(bucket: bucket).count == 1)
         kill(publish.processIdentifier, SIGINT)
         publish.waitUntilExit()
