@@ -96,3 +96,19 @@ final class ManagedAtomicFlag: @unchecked Sendable {
         do { _ = try LayerPlan(config: config) } catch { #expect(!"\(error)".contains("does not exist")) }
     }
 }
+
+@Suite struct StagedFilesOfOtherRuns {
+    @Test func onlyStagedFilesWhoseWriterIsGoneAreRemoved() throws {
+        let folder = try TemporaryFolder()
+        // This process, as a concurrent run would be: alive.
+        let live = URL(fileURLWithPath: StagingName.path(beside: folder.url("layerpack.lock"))).lastPathComponent
+        try folder.write(live, "being written")
+        // No such process (above any pid the kernel hands out).
+        try folder.write(".layerpack-tmp.2147483647.5.9.layerpack.lock", "abandoned")
+        // A live pid whose start time is another's: the pid was reused since its writer died.
+        try folder.write(".layerpack-tmp.\(getpid()).\(StagingName.ownStartTime + 1).7.x.zip", "abandoned")
+        try folder.write("keep.txt", "not ours")
+        StagingName.removeAbandoned(in: folder.path)
+        #expect(try folder.list() == [live, "keep.txt"].sorted())
+    }
+}
