@@ -58,11 +58,17 @@ enum Console {
     }
 
     /// One JSON object with sorted keys on stdout; the value's coding keys name its fields.
-    static func json(_ value: some Encodable) throws {
+    static func json(_ value: some Encodable) throws { print(try jsonLine(value)) }
+
+    /// A value as one line of JSON with sorted keys.
+    static func jsonLine(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
+
+    /// A warning or error on stderr, as `location: severity: message`.
+    static func report(_ diagnostic: Diagnostic) { progress(diagnostic.description) }
 
     /// `path` relative to the current folder when it is inside it.
     static func display(_ path: String) -> String {

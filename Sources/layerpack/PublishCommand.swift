@@ -32,20 +32,37 @@ struct Publish: ParsableCommand {
             let aws = try AWSConfiguration.resolve(profile: profile)
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
-            for warning in report.warnings { Console.progress("warning: \(warning)") }
+            for result in report.targets { for diagnostic in result.diagnostics { Console.report(diagnostic) } }
+            let objects = report.targets.map { jsonObject(report, $0) }
             if options.json {
-                var object = Dictionary(uniqueKeysWithValues: report.outputs.map { ($0.0, $0.1.map(JSONValue.string) ?? .null) })
-                object["published"] = .bool(report.published)
-                object["dry_run"] = .bool(report.dryRun)
-                if let version = report.layerVersion { object["version"] = .int(version.version) }
-                if let size = report.layerVersion?.content?.codeSize { object["source_code_size"] = .int(size) }
-                object["deleted_version"] = report.deletedVersion.map(JSONValue.int) ?? .null
-                try Console.json(object)
+                if objects.count == 1 { try Console.json(objects[0]) } else { try Console.json(["targets": objects]) }
             } else {
-                for (name, value) in report.outputs { if let value { Console.result("\(name): \(value)") } }
+                for result in report.targets {
+                    if report.targets.count > 1 { Console.result("# \(result.target)") }
+                    for (name, value) in report.outputs(of: result) { if let value { Console.result("\(name): \(value)") } }
+                }
             }
-            if !dryRun { try GitHubOutput.append(report.outputs) }
+            if !dryRun {
+                let outputs = report.targets.count == 1
+                    ? report.outputs(of: report.targets[0])
+                    : [("published", String(report.targets.contains(where: \.published))), ("targets", try Console.jsonLine(objects))]
+                try GitHubOutput.append(outputs)
+            }
+            if report.failed { throw ExitCode(2) }
         }
+    }
+
+    /// One target's `--json` object: its outputs, with numbers and booleans as such.
+    func jsonObject(_ report: PublishReport, _ result: TargetResult) -> [String: JSONValue] {
+        var object = Dictionary(uniqueKeysWithValues: report.outputs(of: result).map { ($0.0, $0.1.map(JSONValue.string) ?? .null) })
+        object["published"] = .bool(result.published)
+        object["dry_run"] = .bool(report.dryRun)
+        object["action"] = result.action.map { .string($0.rawValue) } ?? .null
+        if let version = result.layerVersion { object["version"] = .int(version.version) }
+        if let size = result.layerVersion?.content?.codeSize { object["source_code_size"] = .int(size) }
+        object["deleted_version"] = result.deletedVersion.map(JSONValue.int) ?? .null
+        if let error = result.diagnostics.first(where: { $0.severity == .error }) { object["error"] = .string(error.message) }
+        return object
     }
 }
 
@@ -81,6 +98,7 @@ struct Import: ParsableCommand {
 /// A JSON value for objects whose fields mix types.
 enum JSONValue: Encodable {
     case string(String), int(Int), bool(Bool), null
+    case object([String: JSONValue])
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -89,6 +107,7 @@ enum JSONValue: Encodable {
         case .int(let value): try container.encode(value)
         case .bool(let value): try container.encode(value)
         case .null: try container.encodeNil()
+        case .object(let value): try container.encode(value)
         }
     }
 }

@@ -97,7 +97,7 @@ import TestSupport
 
         let again = try layerpack(["publish"], in: folder, environment: environment())
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(again.stderr.contains("Aborting an unfinished upload"))
+        #expect(again.stderr.contains("aborting an unfinished upload"))
         #expect(try s3.listMultipartUploads(bucket: bucket).isEmpty)
         #expect(try versions() == [1])
     }

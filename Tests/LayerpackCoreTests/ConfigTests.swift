@@ -105,7 +105,7 @@ import Testing
         expectError("layerpack.yml:3:", "`filename`", "dist/a.zip") { _ = try load("layer_name: a\nlayout: python\nfilename: \"\"\nsources: [src]\n") }
         expectError("layerpack.yml:4:", "`to` must be a single zip path") { _ = try load("layer_name: a\nlayout: python\nsources:\n  - {path: src, to: [a]}\n") }
         expectError("layerpack.yml:4:", "`/abs.zip`", "does not start with `/`") {
-            _ = try load("layer_name: a\nlayout: python\ns3_bucket: b\ns3_key: /abs.zip\nsources: [src]\n")
+            _ = try load("layer_name: a\nlayout: python\ns3_bucket: my-bucket\ns3_key: /abs.zip\nsources: [src]\n")
         }
     }
 
@@ -152,9 +152,27 @@ import Testing
         }
     }
 
+    @Test func bucketsAndRegions() throws {
+        expectError("layerpack.yml:3:", "`My_Bucket` is not a valid `s3_bucket`", "`{region}`") {
+            _ = try load("layer_name: a\nlayout: python\ns3_bucket: My_Bucket\nsources: [src]\n")
+        }
+        expectError("layerpack.yml:3:", "`moon-1` is not a valid `regions`", "`eu-west-1`") {
+            _ = try load("layer_name: a\nlayout: python\nregions: [us-east-1, moon-1]\nsources: [src]\n")
+        }
+        let config = try load("layer_name: a\nlayout: python\ns3_bucket: artifacts-{region}\nregions: [us-east-1, eu-west-1, us-east-1]\nsources: [src]\n")
+        #expect(config.regions == ["us-east-1", "eu-west-1"])
+        #expect(config.s3Bucket(in: "eu-west-1") == "artifacts-eu-west-1")
+    }
+
+    @Test func parsingTouchesNoDiskAndSourcesAreCheckedApart() throws {
+        let config = try LayerConfig.parse("layer_name: a\nlayout: python\nsources: [not-yet]\n", file: "layerpack.yml", directory: "/nonexistent")
+        #expect(config.sources.map(\.resolvedPath) == ["/nonexistent/not-yet"])
+        expectError("layerpack.yml:3:", "`not-yet` does not exist") { try config.checkSources() }
+    }
+
     @Test func sourcesMayBeAbsentOnlyWhenPublishingAnExistingObject() throws {
         expectError("`sources` is missing") { _ = try load("layer_name: n\nlayout: python\n") }
-        let config = try load("layer_name: n\nlayout: python\ns3_bucket: b\ns3_key: k.zip\ns3_object_version: v1\nsource_code_hash: \(String(repeating: "A", count: 43))=\n")
+        let config = try load("layer_name: n\nlayout: python\ns3_bucket: my-bucket\ns3_key: k.zip\ns3_object_version: v1\nsource_code_hash: \(String(repeating: "A", count: 43))=\n")
         #expect(config.sources.isEmpty)
     }
 

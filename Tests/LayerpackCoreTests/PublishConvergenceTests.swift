@@ -87,7 +87,7 @@ import TestSupport
         #expect(!(try LayerCheck.run(try LayerPlan(config: config))).isClean)
 
         let artifact = try Publisher(config: config, aws: try aws()).prepareArtifact()
-        #expect(artifact.hash == newer.sourceCodeHash)
+        #expect(artifact.artifact.sourceCodeHash == newer.sourceCodeHash)
         #expect(try folder.read("layerpack.lock") == newLock)
     }
 

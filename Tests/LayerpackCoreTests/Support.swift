@@ -1,3 +1,4 @@
+import AWSClient
 import Foundation
 import Testing
 import TestSupport
@@ -77,4 +78,26 @@ func expectError(_ fragments: String..., sourceLocation: SourceLocation = #_sour
             Issue.record("error `\(text)` lacks `\(fragment)`", sourceLocation: sourceLocation)
         }
     }
+}
+
+/// Single-region publishes, read as one target.
+extension PublishReport {
+    var single: TargetResult {
+        precondition(targets.count == 1, "expected one target, got \(targets.count)")
+        return targets[0]
+    }
+    var published: Bool { single.published }
+    var reason: String { single.reason }
+    var layerVersion: LayerVersion? { single.layerVersion }
+    var deletedVersion: Int? { single.deletedVersion }
+    var s3Bucket: String? { single.s3?.bucket }
+    var s3Key: String? { single.s3?.key }
+    var s3ObjectVersion: String? { single.s3?.objectVersion }
+}
+
+/// A state with one target, read as that target's record.
+extension PublishState {
+    var version: Int? { targets.count == 1 ? targets[0].version : nil }
+    var arn: String? { targets.count == 1 ? targets[0].arn : nil }
+    var s3ObjectVersion: String? { targets.count == 1 ? targets[0].s3ObjectVersion : nil }
 }

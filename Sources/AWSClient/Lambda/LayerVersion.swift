@@ -2,7 +2,7 @@ import Foundation
 
 /// A published Lambda layer version, as GetLayerVersion and PublishLayerVersion describe it.
 /// ListLayerVersions describes versions without `content`.
-public struct LayerVersion: Sendable, Equatable, Decodable {
+public struct LayerVersion: Sendable, Equatable, Codable {
     public var layerArn: String
     public var layerVersionArn: String
     public var version: Int
@@ -15,7 +15,7 @@ public struct LayerVersion: Sendable, Equatable, Decodable {
     /// Nil in ListLayerVersions results.
     public var content: Content?
 
-    public struct Content: Sendable, Equatable, Decodable {
+    public struct Content: Sendable, Equatable, Codable {
         /// A presigned URL to download the zip, valid for ten minutes.
         public var location: String?
         /// Base64 of the zip's SHA-256, like Terraform's `filebase64sha256()`.

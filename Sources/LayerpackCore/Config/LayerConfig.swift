@@ -41,6 +41,8 @@ public struct LayerConfig: Sendable {
     public let s3ObjectVersion: String?
     public let skipDestroy: Bool
     public let sourceCodeHash: String?
+    /// `regions:`, the regions to publish to; empty means the one the AWS configuration names.
+    public let regions: [String]
 
     public let layout: Catalog.Layout
     public let sources: [Source]
@@ -84,10 +86,16 @@ public struct LayerConfig: Sendable {
     static let knownKeys = [
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
-        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir",
+        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions",
     ]
 
-    /// Reads and validates the config at `path` (relative to the current folder, or absolute).
+    /// The bucket for a region: `s3_bucket` with `{region}` replaced.
+    public func s3Bucket(in region: String) -> String? {
+        s3Bucket?.replacingOccurrences(of: "{region}", with: region)
+    }
+
+    /// Reads and validates the config at `path` (relative to the current folder, or absolute), and checks
+    /// that its sources exist.
     public static func load(path: String, catalog: Catalog = .standard) throws -> LayerConfig {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         var isDirectory: ObjCBool = false
@@ -98,10 +106,21 @@ public struct LayerConfig: Sendable {
         do { text = try String(contentsOfFile: absolute, encoding: .utf8) } catch {
             throw ConfigError.unreadable(path: path, reason: "it is not readable UTF-8 text")
         }
-        return try parse(text, file: path, directory: URL(fileURLWithPath: absolute).deletingLastPathComponent().path, catalog: catalog)
+        let config = try parse(text, file: path, directory: URL(fileURLWithPath: absolute).deletingLastPathComponent().path, catalog: catalog)
+        try config.checkSources()
+        return config
     }
 
-    /// Validates config text; `file` names it in messages and `directory` anchors its relative paths.
+    /// Checks what `parse` leaves to the disk: that every source exists. A separate step, so that an
+    /// install step can create sources between the two.
+    public func checkSources() throws {
+        for source in sources where !FileManager.default.fileExists(atPath: source.resolvedPath) {
+            throw ConfigError.sourceMissing(file: file, line: source.line, path: source.path, resolved: source.resolvedPath)
+        }
+    }
+
+    /// Validates config text without touching the disk; `file` names it in messages and `directory`
+    /// anchors its relative paths.
     public static func parse(_ text: String, file: String, directory: String, catalog: Catalog = .standard) throws -> LayerConfig {
         var reader = try Reader(text: text, file: file)
         return try reader.read(directory: directory, catalog: catalog)
@@ -235,6 +254,15 @@ private struct Reader {
                                            accepted: "`filename` is the zip's path, relative to the config or absolute, e.g. `dist/\(layerName).zip`.")
         }
         let s3Bucket = try string("s3_bucket")
+        if let s3Bucket, !LayerConfig.isBucketName(s3Bucket.replacingOccurrences(of: "{region}", with: "us-east-1")) {
+            throw ConfigError.invalidValue(file: file, line: line("s3_bucket"), key: "s3_bucket", value: s3Bucket,
+                                           accepted: "A bucket name is 3 to 63 lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit; `{region}` stands for each region published to, e.g. `artifacts-{region}`.")
+        }
+        let regions = uniqued(try strings("regions", example: "[us-east-1, eu-west-1]") ?? [])
+        for region in regions where !LayerConfig.isRegionName(region) {
+            throw ConfigError.invalidValue(file: file, line: line("regions"), key: "regions", value: region,
+                                           accepted: "A region name such as `us-east-1`, `eu-west-1` or `ap-southeast-2`.")
+        }
         let s3Key = try string("s3_key")
         if let s3Key, s3Key.isEmpty || s3Key.hasPrefix("/") || s3Key.utf8.count > 1024 {
             throw ConfigError.invalidValue(file: file, line: line("s3_key"), key: "s3_key", value: s3Key,
@@ -279,7 +307,7 @@ private struct Reader {
             compatibleRuntimes: runtimes, compatibleArchitectures: architectures,
             filename: absolutePath(filename, in: directory),
             s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
-            skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash,
+            skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash, regions: regions,
             layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
             cacheDirectory: cacheDirectory)
     }
@@ -357,9 +385,6 @@ private struct Reader {
                 throw ConfigError.wrongType(file: file, line: itemLine, key: "sources", expected: "a list of paths or `{path: ..., to: ...}` entries")
             }
             let resolved = absolutePath(path, in: directory)
-            guard FileManager.default.fileExists(atPath: resolved) else {
-                throw ConfigError.sourceMissing(file: file, line: itemLine, path: path, resolved: resolved)
-            }
             if let to {
                 let trimmed = to.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
                 let segments = trimmed.split(separator: "/")
@@ -381,6 +406,21 @@ private struct Reader {
             return LayerConfig.Source(path: path, resolvedPath: resolved, destination: String(prefix.trimmingSuffix("/")),
                                       destinationIsExact: false, line: itemLine)
         }
+    }
+}
+
+extension LayerConfig {
+    static func isBucketName(_ name: String) -> Bool {
+        let allowed = name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+        guard allowed, (3...63).contains(name.utf8.count), let first = name.first, let last = name.last else { return false }
+        return (first.isLetter || first.isNumber) && (last.isLetter || last.isNumber)
+    }
+
+    /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: lowercase words joined by `-`, ending in a number.
+    static func isRegionName(_ name: String) -> Bool {
+        let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let last = parts.last, !last.isEmpty, last.allSatisfy(\.isNumber) else { return false }
+        return parts.dropLast().allSatisfy { !$0.isEmpty && $0.allSatisfy { ("a"..."z").contains($0) } }
     }
 }
 

@@ -2,42 +2,56 @@ import AWSClient
 import Foundation
 import Hashing
 
-/// What `publish` did or, with `--dry-run`, would do.
-public struct PublishReport: Sendable {
-    /// True when a new layer version was created by this run.
+/// What `publish` did for one target or, in a dry run, would do.
+public struct TargetResult: Sendable {
+    public let target: PublishTarget
+    /// Nil when the target failed before it was planned.
+    public let action: TargetPlan.Action?
+    /// True when this run created a new layer version.
     public let published: Bool
-    public let dryRun: Bool
     /// Why a version was (or would be) published, or why not.
     public let reason: String
-    /// The version layerpack now manages: the new one, or the unchanged one. Nil only in a dry run
-    /// for a layer with no version yet.
+    /// The version layerpack now manages: the new, adopted or unchanged one. Nil in a dry run that
+    /// would publish, and when the target failed.
     public let layerVersion: LayerVersion?
+    public let s3: S3Location?
+    /// The replaced version deleted (unless `skip_destroy`).
+    public let deletedVersion: Int?
+    /// Warnings, and the error when the target failed.
+    public let diagnostics: [Diagnostic]
+
+    public var failed: Bool { diagnostics.contains { $0.severity == .error } }
+}
+
+/// What `publish` did or, with `--dry-run`, would do, target by target.
+public struct PublishReport: Sendable {
+    public let dryRun: Bool
     public let sourceCodeHash: String
     public let filename: String?
-    public let s3Bucket: String?
-    public let s3Key: String?
-    public let s3ObjectVersion: String?
-    /// The replaced version deleted after publishing (unless `skip_destroy`).
-    public let deletedVersion: Int?
-    public let warnings: [String]
+    public let targets: [TargetResult]
 
-    /// `name=value` pairs of the seed's attributes and the package's location, for `--json` and `GITHUB_OUTPUT`.
-    public var outputs: [(String, String?)] {
-        [
-            ("published", String(published)),
-            ("reason", reason),
-            ("arn", layerVersion?.layerVersionArn),
-            ("layer_arn", layerVersion?.layerArn),
-            ("version", layerVersion.map { String($0.version) }),
-            ("created_date", layerVersion?.createdDate),
+    public var failed: Bool { targets.contains(where: \.failed) }
+
+    /// `name=value` pairs of a target's seed attributes and the package's location, for `--json` and `GITHUB_OUTPUT`.
+    public func outputs(of result: TargetResult) -> [(String, String?)] {
+        let version = result.layerVersion
+        return [
+            ("published", String(result.published)),
+            ("reason", result.reason),
+            ("layer_name", result.target.layerName),
+            ("region", result.target.region),
+            ("arn", version?.layerVersionArn),
+            ("layer_arn", version?.layerArn),
+            ("version", version.map { String($0.version) }),
+            ("created_date", version?.createdDate),
             ("source_code_hash", sourceCodeHash),
-            ("source_code_size", layerVersion?.content?.codeSize.map(String.init)),
-            ("signing_job_arn", layerVersion?.content?.signingJobArn),
-            ("signing_profile_version_arn", layerVersion?.content?.signingProfileVersionArn),
+            ("source_code_size", version?.content?.codeSize.map(String.init)),
+            ("signing_job_arn", version?.content?.signingJobArn),
+            ("signing_profile_version_arn", version?.content?.signingProfileVersionArn),
             ("filename", filename),
-            ("s3_bucket", s3Bucket),
-            ("s3_key", s3Key),
-            ("s3_object_version", s3ObjectVersion),
+            ("s3_bucket", result.s3?.bucket),
+            ("s3_key", result.s3?.key),
+            ("s3_object_version", result.s3?.objectVersion),
         ]
     }
 }
@@ -60,8 +74,9 @@ public struct PublishOptions: Sendable {
     }
 }
 
-/// `layerpack publish`: build if needed, upload to S3 if configured, and publish a layer version only
-/// when its content or metadata differ from the version layerpack manages.
+/// `layerpack publish`: observe every target (the configured region, or each of `regions:`), plan, and
+/// apply exactly the plan — build only when bytes are needed, upload to S3 if configured, publish a
+/// version only where the content or metadata differ from the managed version.
 public struct Publisher: Sendable {
     /// Lambda's limit for a zip sent in the PublishLayerVersion request itself.
     public static let directUploadLimit: Int64 = 50 * 1024 * 1024
@@ -80,189 +95,217 @@ public struct Publisher: Sendable {
         self.options = options
     }
 
+    /// The targets: one per region of `regions:`, else the configured region.
+    public var targets: [PublishTarget] {
+        (config.regions.isEmpty ? [aws.region] : config.regions).map { PublishTarget(layerName: config.layerName, region: $0) }
+    }
+
     public func run() throws -> PublishReport {
-        let artifact = try prepareArtifact()
-        if config.s3Bucket == nil, let size = artifact.size, size > Publisher.directUploadLimit {
-            throw PublishError.directUploadTooLarge(filename: artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
+        var zip = try prepareArtifact()
+        if config.s3Bucket == nil, let size = zip.artifact.sourceCodeSize, size > Publisher.directUploadLimit {
+            throw PublishError.directUploadTooLarge(filename: zip.artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
         }
         // Runs on this machine publishing this layer from this folder take turns; across machines,
-        // publishing converges through what Lambda holds (see `adoptable` and `keepingLowestDuplicate`).
+        // publishing converges through what Lambda holds (adopting, and keeping the lowest duplicate).
         let turn = options.dryRun ? nil : try PublishTurn(config: config, waiting: options.progress)
         defer { turn?.release() }
-        let lambda = LambdaClient(configuration: aws)
-        let managed = try managedVersion(lambda, hash: artifact.hash)
-        let current = managed?.version
-        let changes = current.map { differences(from: $0, hash: artifact.hash) } ?? ["no version of `\(config.layerName)` is published yet"]
-        // Where the zip goes in S3 when a version is published; its object version is known after the upload.
-        let target = config.s3Bucket.map { S3Location(bucket: $0, key: config.s3Key ?? defaultS3Key(hash: artifact.hash), objectVersion: nil) }
+        let state = StateStore(config: config, state: try PublishState.read(for: config))
 
-        if let current, changes.isEmpty {
-            let reason = "version \(current.version) already has this content and metadata; nothing to publish"
-            options.progress("\(config.layerName) is unchanged: \(reason).")
-            // Where that version came from is known only when the state recorded it.
-            let source = managed?.state.flatMap(S3Location.init(recordedIn:))
-            if !options.dryRun { try record(current, hash: artifact.hash, s3: source) }
-            return report(published: false, reason: reason, version: current, artifact: artifact, s3: source)
+        var observed = observe(artifact: zip.artifact, state: state.current)
+        var plan = PublishPlanner.plan(config: config, artifact: zip.artifact, observations: observed.compactMap { try? $0.get() })
+        // The zip is built only now, and only when a version is published from its bytes. Built here it
+        // may differ from the lock's hash (another compressor version): then the plan is made again for it.
+        if plan.needsZip && !options.dryRun, let built = try zip.materialize(), built != zip.artifact {
+            options.progress("The zip built here has the hash \(built.sourceCodeHash), not the lock's \(zip.artifact.sourceCodeHash); planning again for it.")
+            zip = zip.replacing(built)
+            observed = observe(artifact: built, state: state.current)
+            plan = PublishPlanner.plan(config: config, artifact: built, observations: observed.compactMap { try? $0.get() })
         }
-        // A newer version than the state's may already hold this content: published by a run that was
-        // killed before it recorded it, or by another machine. It is adopted rather than published again.
-        if managed?.state != nil, let newest = try newestVersion(lambda), newest.version != current?.version,
-           differences(from: newest, hash: artifact.hash).isEmpty {
-            let newest = try lowestOfSameRun(newest, hash: artifact.hash, lambda: lambda)
-            let reason = "version \(newest.version), newer than the recorded version \(current?.version ?? 0), already has this content and metadata; adopting it"
-            options.progress("\(config.layerName) is already published: \(reason).")
-            if options.dryRun {
-                return report(published: false, reason: "would adopt: " + reason, version: newest, artifact: artifact, s3: nil)
-            }
-            let outcome = retire(current, keeping: newest, lambda: lambda)
-            try record(newest, hash: artifact.hash, s3: nil)
-            return PublishReport(published: false, dryRun: false, reason: reason, layerVersion: newest, sourceCodeHash: artifact.hash,
-                                 filename: artifact.filename, s3Bucket: nil, s3Key: nil, s3ObjectVersion: nil,
-                                 deletedVersion: outcome.deleted, warnings: outcome.warnings)
-        }
-        let reason = changes.joined(separator: "; ")
-        if options.dryRun {
-            options.progress("Would publish a new version of \(config.layerName): \(reason).")
-            return report(published: false, reason: "would publish: " + reason, version: current, artifact: artifact, s3: target)
-        }
-        options.progress("Publishing a new version of \(config.layerName): \(reason).")
 
-        let content: PublishLayerVersionRequest.Content
-        var uploaded: S3Location?
-        if let target {
-            let objectVersion = try artifact.filename.map { try upload($0, to: target, hash: artifact.hash) } ?? config.s3ObjectVersion
-            uploaded = S3Location(bucket: target.bucket, key: target.key, objectVersion: objectVersion)
-            content = .s3(bucket: target.bucket, key: target.key, objectVersion: objectVersion)
-        } else {
-            let zip = artifact.filename ?? config.filename
-            do { content = .zipFile(try Data(contentsOf: URL(fileURLWithPath: zip))) } catch {
-                throw BuildError.unreadable(path: zip, reason: error.localizedDescription)
+        var planned = plan.targets.makeIterator()
+        let steps: [Result<TargetPlan, any Error>] = observed.map { observation in observation.map { _ in planned.next()! } }
+        let results = concurrentMap(zip: steps, targets) { step, target in
+            switch step {
+            case .failure(let error):
+                return failure(target, error, action: nil)
+            case .success(let targetPlan):
+                if options.dryRun { return dryRunResult(targetPlan) }
+                do { return try apply(targetPlan, artifact: plan.artifact, zip: zip, state: state) } catch {
+                    return failure(targetPlan.target, error, action: targetPlan.action)
+                }
             }
         }
-        let request = PublishLayerVersionRequest(
-            layerName: config.layerName, content: content, description: config.description, licenseInfo: config.licenseInfo,
-            compatibleRuntimes: config.compatibleRuntimes, compatibleArchitectures: config.compatibleArchitectures)
-        let base = current?.version ?? 0
-        let published = try keepingLowestDuplicate(
-            try publishOnce(request, lambda: lambda, hash: artifact.hash, after: base), hash: artifact.hash, after: base, lambda: lambda)
-        options.progress("Published \(published.layerVersionArn).")
-
-        let outcome = retire(current, keeping: published, lambda: lambda)
-        try record(published, hash: artifact.hash, s3: uploaded)
-        return PublishReport(published: true, dryRun: false, reason: reason, layerVersion: published, sourceCodeHash: artifact.hash,
-                             filename: artifact.filename, s3Bucket: uploaded?.bucket, s3Key: uploaded?.key, s3ObjectVersion: uploaded?.objectVersion,
-                             deletedVersion: outcome.deleted, warnings: outcome.warnings)
-    }
-
-    /// Deletes the version `kept` replaces, unless `skip_destroy`. A failure is a warning: the new
-    /// version is already published and about to be recorded.
-    func retire(_ replaced: LayerVersion?, keeping kept: LayerVersion, lambda: LambdaClient) -> (deleted: Int?, warnings: [String]) {
-        guard let replaced, replaced.version != kept.version, !config.skipDestroy else { return (nil, []) }
-        do {
-            try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced.version)
-            options.progress("Deleted the replaced version \(replaced.version) (set `skip_destroy: true` to keep old versions).")
-            return (replaced.version, [])
-        } catch {
-            return (nil, ["Version \(kept.version) is in place, but deleting the replaced version \(replaced.version) failed: \(error)"])
-        }
-    }
-
-    /// Where a layer's zip is in S3.
-    struct S3Location {
-        let bucket: String
-        let key: String
-        let objectVersion: String?
+        return PublishReport(dryRun: options.dryRun, sourceCodeHash: plan.artifact.sourceCodeHash, filename: plan.artifact.filename, targets: results)
     }
 
     // MARK: - The zip
 
-    struct Artifact {
-        let hash: String
-        let size: Int64?
-        /// The local zip; nil when publishing an existing S3 object.
-        let filename: String?
-    }
-
-    /// The zip and its hash: the one on disk when it still matches the sources and the lock, else a
-    /// fresh build (in a dry run, its hash only). Without sources, the config's `source_code_hash`.
-    func prepareArtifact() throws -> Artifact {
+    /// The zip and its hash. With sources that still match a lock, the lock's hash and size: nothing is
+    /// built until a version must be published from the bytes (the CI fast path). Otherwise a fresh build
+    /// (in a dry run, its hash only). Without sources, the config's `source_code_hash`.
+    func prepareArtifact() throws -> ZipOnDemand {
         guard !config.sources.isEmpty else {
             guard let hash = config.sourceCodeHash else { throw PublishError.sourceCodeHashNeeded(file: config.file) }
-            return Artifact(hash: hash, size: nil, filename: nil)
+            return ZipOnDemand(artifact: PlannedArtifact(sourceCodeHash: hash, sourceCodeSize: nil, filename: nil), plan: nil, options: options)
         }
         let zip = options.output.map { absolutePath($0, in: FileManager.default.currentDirectoryPath) } ?? config.filename
         let plan = try LayerPlan(config: config, ownFiles: [zip, options.build.cacheDirectory])
-        if let lock = try LockFile.read(at: config.lockFilePath), FileManager.default.fileExists(atPath: zip),
-           try LayerCheck.run(plan, options: options.build).isClean, try SHA256.hash(fileAt: zip).base64 == lock.sourceCodeHash {
-            options.progress("\(config.relativePath(zip)) matches the sources and \(config.relativePath(config.lockFilePath)); using it.")
-            return Artifact(hash: lock.sourceCodeHash, size: lock.sourceCodeSize, filename: zip)
+        if let lock = try LockFile.read(at: config.lockFilePath), try LayerCheck.run(plan, options: options.build).isClean {
+            options.progress("The sources match \(config.relativePath(config.lockFilePath)); comparing its source_code_hash with what is published.")
+            return ZipOnDemand(artifact: PlannedArtifact(sourceCodeHash: lock.sourceCodeHash, sourceCodeSize: lock.sourceCodeSize, filename: zip),
+                               plan: plan, options: options)
         }
         if options.dryRun {
             let result = try LayerBuilder.dryRun(plan, options: options.build)
-            return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: zip)
+            return ZipOnDemand(artifact: PlannedArtifact(sourceCodeHash: result.sourceCodeHash, sourceCodeSize: result.sourceCodeSize, filename: zip),
+                               plan: nil, options: options)
         }
         options.progress("Building \(config.relativePath(zip)).")
         let result = try LayerBuilder.build(plan, output: options.output, options: options.build)
-        return Artifact(hash: result.sourceCodeHash, size: result.sourceCodeSize, filename: result.filename)
+        return ZipOnDemand(artifact: PlannedArtifact(sourceCodeHash: result.sourceCodeHash, sourceCodeSize: result.sourceCodeSize, filename: result.filename),
+                           plan: nil, options: options, built: true)
     }
 
-    // MARK: - The version to compare with
+    // MARK: - Observe
 
-    /// The version in the state file if it still exists (in the same region and account), with that
-    /// state; else the newest published version; else nil.
-    /// (With no state, the newest version, or when it holds this content, the lowest of the versions
-    /// holding it since: see `lowestOfSameRun`.)
-    func managedVersion(_ lambda: LambdaClient, hash: String) throws -> (version: LayerVersion, state: PublishState?)? {
-        if let state = try PublishState.read(for: config), state.layerName == config.layerName,
-           let recorded = try? LayerVersionARN(state.arn), recorded.region == aws.region,
-           let version = try lambda.getLayerVersion(layerName: config.layerName, version: state.version),
-           (try? LayerVersionARN(version.layerVersionArn))?.account == recorded.account {
-            return (version, state)
+    /// Every target's observation, in parallel; a target that cannot be observed is a failure of its own.
+    func observe(artifact: PlannedArtifact, state: PublishState?) -> [Result<TargetObservation, any Error>] {
+        concurrentMap(targets) { target in
+            Result { try observe(target, artifact: artifact, state: state) }
         }
-        guard let newest = try newestVersion(lambda) else { return nil }
-        return (differences(from: newest, hash: hash).isEmpty ? try lowestOfSameRun(newest, hash: hash, lambda: lambda) : newest, nil)
     }
 
-    func newestVersion(_ lambda: LambdaClient) throws -> LayerVersion? {
-        guard let newest = try lambda.listLayerVersions(layerName: config.layerName).max(by: { $0.version < $1.version }) else {
-            return nil
+    func observe(_ target: PublishTarget, artifact: PlannedArtifact, state: PublishState?) throws -> TargetObservation {
+        let aws = configuration(for: target)
+        let lambda = LambdaClient(configuration: aws)
+        var observation = TargetObservation(target: target)
+        let listed = try lambda.listLayerVersions(layerName: config.layerName)
+        observation.versions = listed.map(\.version).sorted(by: >)
+        observation.target.account = listed.first.flatMap { try? LayerVersionARN($0.layerVersionArn).account }
+        var described: [Int: LayerVersion] = [:]
+        func describe(_ number: Int) throws -> LayerVersion? {
+            if let known = described[number] { return known }
+            let version = try lambda.getLayerVersion(layerName: config.layerName, version: number)
+            described[number] = version
+            return version
         }
-        return try lambda.getLayerVersion(layerName: config.layerName, version: newest.version)
+        // The state's record for this account and region, if its version is still there.
+        if state?.layerName == config.layerName, let account = observation.target.account,
+           let record = state?.records(in: target.region).first(where: { $0.account == account }),
+           observation.versions.contains(record.version), let version = try describe(record.version) {
+            observation.recorded = record
+            observation.recordedVersion = version
+        }
+        if let top = observation.versions.first, let newest = try describe(top) {
+            observation.newestRun = [newest]
+            for number in observation.versions.dropFirst() {
+                // A version deleted since the listing is passed over.
+                guard let version = try describe(number) else { continue }
+                guard version.isDuplicate(of: newest) else { break }
+                observation.newestRun.append(version)
+            }
+        }
+        if let bucket = config.s3Bucket(in: target.region), artifact.filename != nil {
+            let key = config.s3Key ?? PublishPlanner.defaultS3Key(config: config, hash: artifact.sourceCodeHash)
+            observation.objectHash = try S3Client(configuration: aws).headObject(bucket: bucket, key: key)?.metadata[Publisher.hashMetadataKey]
+        }
+        return observation
     }
 
-    /// Why `version` differs from what the config and the zip ask for; empty when it does not.
-    func differences(from version: LayerVersion, hash: String) -> [String] {
-        var changes: [String] = []
-        let published = version.content?.codeSha256 ?? "unknown"
-        if published != hash { changes.append("the content changed (version \(version.version) has \(published), the zip has \(hash))") }
-        if (version.description ?? "") != (config.description ?? "") { changes.append("`description` changed") }
-        if (version.licenseInfo ?? "") != (config.licenseInfo ?? "") { changes.append("`license_info` changed") }
-        if Set(version.compatibleRuntimes) != Set(config.compatibleRuntimes) { changes.append("`compatible_runtimes` changed") }
-        if Set(version.compatibleArchitectures) != Set(config.compatibleArchitectures) { changes.append("`compatible_architectures` changed") }
-        return changes
+    func configuration(for target: PublishTarget) -> AWSConfiguration {
+        var configuration = aws
+        configuration.region = target.region
+        return configuration
+    }
+
+    // MARK: - Apply
+
+    func apply(_ plan: TargetPlan, artifact: PlannedArtifact, zip: ZipOnDemand, state: StateStore) throws -> TargetResult {
+        let lambda = LambdaClient(configuration: configuration(for: plan.target))
+        switch plan.action {
+        case .unchanged:
+            let version = plan.version!
+            options.progress("\(plan.target): unchanged: \(plan.reason).")
+            try state.record(version, hash: artifact.sourceCodeHash, s3: plan.s3)
+            return TargetResult(target: plan.target, action: .unchanged, published: false, reason: plan.reason, layerVersion: version,
+                                s3: plan.s3, deletedVersion: nil, diagnostics: [])
+        case .adopt:
+            let version = plan.version!
+            options.progress("\(plan.target): already published: \(plan.reason).")
+            let retired = retire(plan.replacedVersion, keeping: version, target: plan.target, lambda: lambda)
+            try state.record(version, hash: artifact.sourceCodeHash, s3: nil)
+            return TargetResult(target: plan.target, action: .adopt, published: false, reason: plan.reason, layerVersion: version,
+                                s3: nil, deletedVersion: retired.deleted, diagnostics: retired.warnings)
+        case .publish:
+            options.progress("\(plan.target): publishing a new version: \(plan.reason).")
+            let content: PublishLayerVersionRequest.Content
+            var uploaded: S3Location?
+            if let location = plan.s3 {
+                let objectVersion = plan.upload ? try upload(try zip.path(), to: location, hash: artifact.sourceCodeHash, target: plan.target)
+                                                : try existingObjectVersion(location, hash: artifact.sourceCodeHash, target: plan.target)
+                uploaded = S3Location(bucket: location.bucket, key: location.key, objectVersion: objectVersion)
+                content = .s3(bucket: location.bucket, key: location.key, objectVersion: objectVersion)
+            } else {
+                let path = try zip.path()
+                do { content = .zipFile(try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                    throw BuildError.unreadable(path: path, reason: error.localizedDescription)
+                }
+            }
+            let request = PublishLayerVersionRequest(
+                layerName: config.layerName, content: content, description: config.description, licenseInfo: config.licenseInfo,
+                compatibleRuntimes: config.compatibleRuntimes, compatibleArchitectures: config.compatibleArchitectures)
+            let published = try keepingLowestDuplicate(
+                try publishOnce(request, lambda: lambda, hash: artifact.sourceCodeHash, after: plan.newestVersion ?? 0),
+                hash: artifact.sourceCodeHash, lambda: lambda, target: plan.target)
+            options.progress("\(plan.target): published \(published.layerVersionArn).")
+            let retired = retire(plan.replacedVersion, keeping: published, target: plan.target, lambda: lambda)
+            try state.record(published, hash: artifact.sourceCodeHash, s3: uploaded)
+            return TargetResult(target: plan.target, action: .publish, published: true, reason: plan.reason, layerVersion: published,
+                                s3: uploaded, deletedVersion: retired.deleted, diagnostics: retired.warnings)
+        }
+    }
+
+    func dryRunResult(_ plan: TargetPlan) -> TargetResult {
+        let prefix = plan.action == .publish ? "would publish: " : plan.action == .adopt ? "would adopt: " : ""
+        options.progress("\(plan.target): \(prefix.isEmpty ? "unchanged: " : prefix)\(plan.reason).")
+        return TargetResult(target: plan.target, action: plan.action, published: false, reason: prefix + plan.reason,
+                            layerVersion: plan.version, s3: plan.s3, deletedVersion: nil, diagnostics: [])
+    }
+
+    func failure(_ target: PublishTarget, _ error: any Error, action: TargetPlan.Action?) -> TargetResult {
+        TargetResult(target: target, action: action, published: false, reason: "failed", layerVersion: nil, s3: nil, deletedVersion: nil,
+                     diagnostics: [Diagnostic(.error, "\(error)", at: .target(target))])
+    }
+
+    /// Deletes the version `kept` replaces, unless `skip_destroy`. A failure is a warning: the kept
+    /// version is already in place and about to be recorded.
+    func retire(_ replaced: Int?, keeping kept: LayerVersion, target: PublishTarget, lambda: LambdaClient) -> (deleted: Int?, warnings: [Diagnostic]) {
+        guard let replaced, replaced != kept.version, !config.skipDestroy else { return (nil, []) }
+        do {
+            try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced)
+            options.progress("\(target): deleted the replaced version \(replaced) (set `skip_destroy: true` to keep old versions).")
+            return (replaced, [])
+        } catch {
+            return (nil, [Diagnostic(.warning, "Version \(kept.version) is in place, but deleting the replaced version \(replaced) failed: \(error)", at: .target(target))])
+        }
     }
 
     // MARK: - S3
-
-    func defaultS3Key(hash: String) -> String {
-        let hex = Data(base64Encoded: hash).map { Digest(bytes: Array($0)).hex } ?? hash
-        return "layerpack/\(config.layerName)/\(hex).zip"
-    }
 
     /// Uploads the zip unless the object already holds this hash; returns the object's version id.
     /// Then aborts the unfinished multipart uploads of this key that killed runs left behind (S3 bills
     /// for their parts); only once the object holds this zip, so a live upload of the same zip by a
     /// concurrent run can only be aborted when its work is already done (it then finds the object in
     /// place and carries on).
-    func upload(_ zip: String, to target: S3Location, hash: String) throws -> String? {
+    func upload(_ zip: String, to target: S3Location, hash: String, target publishTarget: PublishTarget) throws -> String? {
         let (bucket, key) = (target.bucket, target.key)
-        let s3 = S3Client(configuration: aws)
+        let s3 = S3Client(configuration: configuration(for: publishTarget))
         let objectVersion: String?
         if let existing = try s3.headObject(bucket: bucket, key: key), existing.metadata[Publisher.hashMetadataKey] == hash {
-            options.progress("s3://\(bucket)/\(key) already holds this zip; not uploading it again.")
+            options.progress("\(publishTarget): s3://\(bucket)/\(key) already holds this zip; not uploading it again.")
             objectVersion = existing.versionID
         } else {
-            options.progress("Uploading to s3://\(bucket)/\(key).")
+            options.progress("\(publishTarget): uploading to s3://\(bucket)/\(key).")
             do {
                 objectVersion = try s3.upload(fileAt: zip, bucket: bucket, key: key, metadata: [Publisher.hashMetadataKey: hash],
                                               contentType: "application/zip").versionID
@@ -275,10 +318,18 @@ public struct Publisher: Sendable {
             }
         }
         for abandoned in try s3.listMultipartUploads(bucket: bucket, prefix: key) where abandoned.key == key {
-            options.progress("Aborting an unfinished upload of s3://\(bucket)/\(key) that an interrupted run left behind.")
+            options.progress("\(publishTarget): aborting an unfinished upload of s3://\(bucket)/\(key) that an interrupted run left behind.")
             try s3.abortMultipartUpload(bucket: bucket, key: key, uploadID: abandoned.uploadID)
         }
         return objectVersion
+    }
+
+    /// The version id of an object that already holds the zip (observed before planning); the config's
+    /// `s3_object_version` when an existing object is published.
+    func existingObjectVersion(_ location: S3Location, hash: String, target: PublishTarget) throws -> String? {
+        guard config.sources.isEmpty == false else { return location.objectVersion }
+        options.progress("\(target): s3://\(location.bucket)/\(location.key) already holds this zip; publishing from it without uploading.")
+        return try S3Client(configuration: configuration(for: target)).headObject(bucket: location.bucket, key: location.key)?.versionID
     }
 
     // MARK: - Publishing exactly once
@@ -294,8 +345,10 @@ public struct Publisher: Sendable {
             } catch let error as AWSClientError where error.isRetryable || error.requestMayHaveReachedServer {
                 failures += 1
                 options.progress("PublishLayerVersion did not answer cleanly (\(error)); checking whether it was published.")
-                if let newest = try newestVersion(lambda), newest.version > previous, differences(from: newest, hash: hash).isEmpty {
-                    return newest
+                if let newest = try lambda.listLayerVersions(layerName: config.layerName).map(\.version).max(), newest > previous,
+                   let version = try lambda.getLayerVersion(layerName: config.layerName, version: newest),
+                   PublishPlanner.differences(from: version, config: config, hash: hash).isEmpty {
+                    return version
                 }
                 guard failures < aws.retryPolicy.maxAttempts else {
                     throw PublishError.publishNotConfirmed(layerName: config.layerName, attempts: failures, lastError: "\(error)")
@@ -307,44 +360,114 @@ public struct Publisher: Sendable {
 
     /// When publishers on other machines published the same change at the same time, every one of
     /// them keeps the lowest version holding it: each deletes its own duplicate and reports that one.
-    func keepingLowestDuplicate(_ published: LayerVersion, hash: String, after base: Int, lambda: LambdaClient) throws -> LayerVersion {
-        let kept = try lowestOfSameRun(published, hash: hash, lambda: lambda)
+    /// Versions are numbered in the order Lambda created them, so all agree on which is lowest.
+    func keepingLowestDuplicate(_ published: LayerVersion, hash: String, lambda: LambdaClient, target: PublishTarget) throws -> LayerVersion {
+        var kept = published
+        let below = try lambda.listLayerVersions(layerName: config.layerName).map(\.version).filter { $0 < published.version }.sorted(by: >)
+        for number in below {
+            guard let version = try lambda.getLayerVersion(layerName: config.layerName, version: number) else { continue }
+            guard version.isDuplicate(of: published) else { break }
+            kept = version
+        }
         guard kept.version != published.version else { return published }
-        options.progress("Version \(kept.version) was published with the same content and metadata meanwhile; keeping it and deleting the duplicate version \(published.version).")
+        options.progress("\(target): version \(kept.version) was published with the same content and metadata meanwhile; keeping it and deleting the duplicate version \(published.version).")
         try lambda.deleteLayerVersion(layerName: config.layerName, version: published.version)
         return kept
     }
+}
 
-    /// The lowest of the versions that hold this content and metadata, counting down from `top` (which
-    /// does) until a version that does not. Versions are numbered in the order Lambda created them, so
-    /// every run that sees the same versions agrees on it, whichever of the duplicates it saw first.
-    func lowestOfSameRun(_ top: LayerVersion, hash: String, lambda: LambdaClient) throws -> LayerVersion {
-        var lowest = top
-        let below = try lambda.listLayerVersions(layerName: config.layerName).map(\.version).filter { $0 < top.version }.sorted(by: >)
-        for number in below {
-            // A version deleted since the listing is passed over.
-            guard let version = try lambda.getLayerVersion(layerName: config.layerName, version: number) else { continue }
-            guard differences(from: version, hash: hash).isEmpty else { break }
-            lowest = version
-        }
-        return lowest
+/// The zip a plan refers to, built only when its bytes are needed (once, for every target).
+final class ZipOnDemand: @unchecked Sendable {
+    let artifact: PlannedArtifact
+    private let plan: LayerPlan?
+    private let options: PublishOptions
+    private let lock = NSLock()
+    private var ready: Bool
+
+    init(artifact: PlannedArtifact, plan: LayerPlan?, options: PublishOptions, built: Bool = false) {
+        self.artifact = artifact
+        self.plan = plan
+        self.options = options
+        ready = built
     }
 
-    // MARK: - State and report
+    /// The same sources, with the artifact a build produced.
+    func replacing(_ built: PlannedArtifact) -> ZipOnDemand {
+        ZipOnDemand(artifact: built, plan: nil, options: options, built: true)
+    }
+
+    /// Makes sure the zip is on disk: the one there when its hash is the artifact's, else a new build.
+    /// Returns the built artifact when a build was needed.
+    func materialize() throws -> PlannedArtifact? {
+        try lock.withLock {
+            guard !ready, let filename = artifact.filename else { return nil }
+            if FileManager.default.fileExists(atPath: filename), try SHA256.hash(fileAt: filename).base64 == artifact.sourceCodeHash {
+                options.progress("\(filename) matches the lock; using it.")
+                ready = true
+                return nil
+            }
+            guard let plan else { return nil }
+            options.progress("Building \(plan.config.relativePath(filename)).")
+            let result = try LayerBuilder.build(plan, output: options.output, options: options.build)
+            ready = true
+            return PlannedArtifact(sourceCodeHash: result.sourceCodeHash, sourceCodeSize: result.sourceCodeSize, filename: result.filename)
+        }
+    }
+
+    /// The zip's path, built first if need be.
+    func path() throws -> String {
+        _ = try materialize()
+        return artifact.filename!
+    }
+}
+
+/// The state file, updated as each target is applied (targets run in parallel).
+final class StateStore: @unchecked Sendable {
+    private let config: LayerConfig
+    private let lock = NSLock()
+    private var state: PublishState?
+
+    init(config: LayerConfig, state: PublishState?) {
+        self.config = config
+        self.state = state
+    }
+
+    var current: PublishState? { lock.withLock { state } }
 
     func record(_ version: LayerVersion, hash: String, s3: S3Location?) throws {
-        try PublishState(
-            layerName: config.layerName, layerArn: version.layerArn, arn: version.layerVersionArn, version: version.version,
-            createdDate: version.createdDate, sourceCodeHash: version.content?.codeSha256 ?? hash, sourceCodeSize: version.content?.codeSize,
-            s3Bucket: s3?.bucket, s3Key: s3?.key, s3ObjectVersion: s3?.objectVersion
-        ).write(for: config)
+        let record = try TargetRecord(version, hash: hash, s3: s3)
+        try lock.withLock {
+            var updated = state?.layerName == config.layerName ? state! : PublishState(layerName: config.layerName)
+            updated.update(record)
+            try updated.write(for: config)
+            state = updated
+        }
     }
+}
 
-    func report(published: Bool, reason: String, version: LayerVersion?, artifact: Artifact, s3: S3Location?) -> PublishReport {
-        PublishReport(published: published, dryRun: options.dryRun, reason: reason, layerVersion: version, sourceCodeHash: artifact.hash,
-                      filename: artifact.filename, s3Bucket: s3?.bucket, s3Key: s3?.key, s3ObjectVersion: s3?.objectVersion,
-                      deletedVersion: nil, warnings: [])
+/// `transform` over `items` on up to one thread per item, results in the items' order.
+func concurrentMap<T, R: Sendable>(_ items: [T], _ transform: (T) -> R) -> [R] {
+    concurrentMap(zip: items, items) { item, _ in transform(item) }
+}
+
+func concurrentMap<A, B, R: Sendable>(zip first: [A], _ second: [B], _ transform: (A, B) -> R) -> [R] {
+    guard first.count > 1 else { return zip(first, second).map(transform) }
+    let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: first.count)
+    results.initialize(repeating: nil)
+    defer { results.deallocate() }
+    withoutActuallyEscaping(transform) { transform in
+        let box = UncheckedBox((first, second, transform, results))
+        DispatchQueue.concurrentPerform(iterations: first.count) { index in
+            let (first, second, transform, results) = box.value
+            results[index] = transform(first[index], second[index])
+        }
     }
+    return results.map { $0! }
+}
+
+private struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// `layerpack import ARN`: adopts an existing layer version into the state file, as `terraform import` does.
@@ -354,29 +477,19 @@ public enum LayerImport {
         guard arn.layerName == config.layerName else {
             throw PublishError.layerNameMismatch(arn: text, arnName: arn.layerName, configName: config.layerName, file: config.file)
         }
-        guard arn.region == aws.region else {
+        guard arn.region == aws.region || config.regions.contains(arn.region) else {
             throw PublishError.regionMismatch(arn: text, arnRegion: arn.region, configuredRegion: aws.region)
         }
-        guard let version = try LambdaClient(configuration: aws).getLayerVersion(layerName: arn.layerName, version: arn.version) else {
+        var configuration = aws
+        configuration.region = arn.region
+        guard let version = try LambdaClient(configuration: configuration).getLayerVersion(layerName: arn.layerName, version: arn.version) else {
             throw PublishError.layerVersionNotFound(arn: text)
         }
         // The lookup is by name in the credentials' own account; the ARN may name another.
         if let found = try? LayerVersionARN(version.layerVersionArn), found.account != arn.account {
             throw PublishError.accountMismatch(arn: text, arnAccount: arn.account, credentialsAccount: found.account)
         }
-        try PublishState(
-            layerName: config.layerName, layerArn: version.layerArn, arn: version.layerVersionArn, version: version.version,
-            createdDate: version.createdDate, sourceCodeHash: version.content?.codeSha256, sourceCodeSize: version.content?.codeSize,
-            s3Bucket: nil, s3Key: nil, s3ObjectVersion: nil
-        ).write(for: config)
+        try StateStore(config: config, state: try PublishState.read(for: config)).record(version, hash: version.content?.codeSha256 ?? "", s3: nil)
         return version
-    }
-}
-
-extension Publisher.S3Location {
-    /// The location a state file recorded, if it recorded one.
-    init?(recordedIn state: PublishState) {
-        guard let bucket = state.s3Bucket, let key = state.s3Key else { return nil }
-        self.init(bucket: bucket, key: key, objectVersion: state.s3ObjectVersion)
     }
 }

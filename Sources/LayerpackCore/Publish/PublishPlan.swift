@@ -1,0 +1,171 @@
+import AWSClient
+import Foundation
+
+/// Where a layer is published: a layer name in a region of an account.
+public struct PublishTarget: Codable, Hashable, Sendable, CustomStringConvertible {
+    public let layerName: String
+    public let region: String
+    /// The credentials' account, from Lambda's answers; nil while the layer has no version there.
+    public var account: String?
+
+    public init(layerName: String, region: String, account: String? = nil) {
+        self.layerName = layerName
+        self.region = region
+        self.account = account
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case layerName = "layer_name", region, account
+    }
+
+    public var description: String { "\(layerName) in \(region)" + (account.map { " (account \($0))" } ?? "") }
+}
+
+/// What exists remotely for one target: the output of observe, and all plan needs to know of AWS.
+public struct TargetObservation: Codable, Sendable {
+    public var target: PublishTarget
+    /// The state's record for this target, when its version still exists.
+    public var recorded: TargetRecord?
+    /// The recorded version as Lambda describes it now.
+    public var recordedVersion: LayerVersion?
+    /// Every version number, newest first.
+    public var versions: [Int]
+    /// The newest version and the versions just below it with the same content and metadata, newest
+    /// first: duplicates of one change published at once, the lowest of which is the one to keep.
+    public var newestRun: [LayerVersion]
+    /// The zip's hash as the S3 object the zip would be uploaded to says it holds (`x-amz-meta-layerpack-sha256`).
+    public var objectHash: String?
+
+    public init(target: PublishTarget, recorded: TargetRecord? = nil, recordedVersion: LayerVersion? = nil, versions: [Int] = [],
+                newestRun: [LayerVersion] = [], objectHash: String? = nil) {
+        self.target = target
+        self.recorded = recorded
+        self.recordedVersion = recordedVersion
+        self.versions = versions
+        self.newestRun = newestRun
+        self.objectHash = objectHash
+    }
+}
+
+/// The zip a plan publishes, identified by its hash.
+public struct PlannedArtifact: Codable, Sendable, Equatable {
+    public let sourceCodeHash: String
+    public let sourceCodeSize: Int64?
+    /// The local zip (not necessarily written yet: publish builds only when the bytes are needed); nil
+    /// when an existing S3 object is published.
+    public let filename: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sourceCodeHash = "source_code_hash", sourceCodeSize = "source_code_size", filename
+    }
+}
+
+/// What publish will do for every target, and why: the output of plan, the input of apply.
+public struct PublishPlan: Codable, Sendable {
+    public let layerName: String
+    public let artifact: PlannedArtifact
+    public let targets: [TargetPlan]
+
+    enum CodingKeys: String, CodingKey {
+        case layerName = "layer_name", artifact, targets
+    }
+
+    /// Whether applying needs the zip's bytes: a version is published from the local zip, directly or
+    /// by uploading it.
+    public var needsZip: Bool {
+        artifact.filename != nil && targets.contains { $0.action == .publish && ($0.s3 == nil || $0.upload) }
+    }
+}
+
+public struct TargetPlan: Codable, Sendable {
+    public enum Action: String, Codable, Sendable {
+        /// Publish a new version.
+        case publish
+        /// Record a version that already holds this content and metadata instead of the recorded one.
+        case adopt
+        /// The managed version already holds this content and metadata.
+        case unchanged
+    }
+
+    public let target: PublishTarget
+    public let action: Action
+    public let reason: String
+    /// The version kept (unchanged) or adopted; nil when publishing.
+    public let version: LayerVersion?
+    /// The version the new or adopted one replaces, deleted unless `skip_destroy`.
+    public let replacedVersion: Int?
+    /// The newest version observed.
+    public let newestVersion: Int?
+    /// Publishing: where the zip goes in S3 (nil: sent in the request); unchanged: where it came from, if recorded.
+    public let s3: S3Location?
+    /// Publishing through S3: whether the object must be uploaded (it does not hold this zip yet).
+    public let upload: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case target, action, reason, version, replacedVersion = "replaced_version", newestVersion = "newest_version", s3, upload
+    }
+}
+
+/// The decision: a pure function of the config, the artifact and the observations.
+public enum PublishPlanner {
+    public static func plan(config: LayerConfig, artifact: PlannedArtifact, observations: [TargetObservation]) -> PublishPlan {
+        PublishPlan(layerName: config.layerName, artifact: artifact,
+                    targets: observations.map { plan(config: config, artifact: artifact, observation: $0) })
+    }
+
+    static func plan(config: LayerConfig, artifact: PlannedArtifact, observation: TargetObservation) -> TargetPlan {
+        let hash = artifact.sourceCodeHash
+        let newest = observation.versions.first
+        func decision(_ action: TargetPlan.Action, _ reason: String, version: LayerVersion? = nil, replaced: Int? = nil,
+                      s3: S3Location? = nil, upload: Bool = false) -> TargetPlan {
+            TargetPlan(target: observation.target, action: action, reason: reason, version: version, replacedVersion: replaced,
+                       newestVersion: newest, s3: s3, upload: upload)
+        }
+        if let recorded = observation.recordedVersion, differences(from: recorded, config: config, hash: hash).isEmpty {
+            return decision(.unchanged, "version \(recorded.version) already has this content and metadata; nothing to publish",
+                            version: recorded, s3: observation.recorded?.s3Location)
+        }
+        if let top = observation.newestRun.first, let lowest = observation.newestRun.last,
+           differences(from: top, config: config, hash: hash).isEmpty {
+            guard let recorded = observation.recordedVersion else {
+                return decision(.unchanged, "version \(lowest.version) already has this content and metadata; nothing to publish", version: lowest)
+            }
+            return decision(.adopt, "version \(lowest.version), newer than the recorded version \(recorded.version), already has this content and metadata; adopting it",
+                            version: lowest, replaced: recorded.version)
+        }
+        let managed = observation.recordedVersion ?? observation.newestRun.first
+        let reasons = managed.map { differences(from: $0, config: config, hash: hash) } ?? ["no version of `\(config.layerName)` is published yet"]
+        let s3 = config.s3Bucket(in: observation.target.region).map {
+            S3Location(bucket: $0, key: config.s3Key ?? defaultS3Key(config: config, hash: hash), objectVersion: config.sources.isEmpty ? config.s3ObjectVersion : nil)
+        }
+        return decision(.publish, reasons.joined(separator: "; "), replaced: managed?.version, s3: s3,
+                        upload: s3 != nil && artifact.filename != nil && observation.objectHash != hash)
+    }
+
+    /// Why `version` differs from what the config and the zip ask for; empty when it does not.
+    public static func differences(from version: LayerVersion, config: LayerConfig, hash: String) -> [String] {
+        var changes: [String] = []
+        let published = version.content?.codeSha256 ?? "unknown"
+        if published != hash { changes.append("the content changed (version \(version.version) has \(published), the zip has \(hash))") }
+        if (version.description ?? "") != (config.description ?? "") { changes.append("`description` changed") }
+        if (version.licenseInfo ?? "") != (config.licenseInfo ?? "") { changes.append("`license_info` changed") }
+        if Set(version.compatibleRuntimes) != Set(config.compatibleRuntimes) { changes.append("`compatible_runtimes` changed") }
+        if Set(version.compatibleArchitectures) != Set(config.compatibleArchitectures) { changes.append("`compatible_architectures` changed") }
+        return changes
+    }
+
+    /// `layerpack/<layer>/<sha256 hex>.zip`: content-addressed, so any run with the same zip finds it.
+    public static func defaultS3Key(config: LayerConfig, hash: String) -> String {
+        let hex = Data(base64Encoded: hash).map { $0.map { String(format: "%02x", $0) }.joined() } ?? hash
+        return "layerpack/\(config.layerName)/\(hex).zip"
+    }
+}
+
+extension LayerVersion {
+    /// Same content and metadata: duplicates of one publish.
+    func isDuplicate(of other: LayerVersion) -> Bool {
+        content?.codeSha256 == other.content?.codeSha256 && (description ?? "") == (other.description ?? "")
+            && (licenseInfo ?? "") == (other.licenseInfo ?? "") && Set(compatibleRuntimes) == Set(other.compatibleRuntimes)
+            && Set(compatibleArchitectures) == Set(other.compatibleArchitectures)
+    }
+}
