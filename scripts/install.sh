@@ -9,7 +9,13 @@ dest=$2
 existing=$dest
 while [ ! -e "$existing" ]; do existing=$(dirname "$existing"); done
 sudo=()
-[ -w "$existing" ] || sudo=(sudo)
+if [ ! -w "$existing" ]; then
+    command -v sudo >/dev/null || {
+        echo "error: \`$existing\` is not writable and there is no sudo; run as root, or choose another PREFIX (e.g. PREFIX=\$HOME/.local)." >&2
+        exit 1
+    }
+    sudo=(sudo)
+fi
 
 cd "$stage"
 find . -type f | sort | while read -r file; do
