@@ -9,11 +9,19 @@ APT_PACKAGES := pkg-config libzip-dev libssl-dev libcurl4-openssl-dev libdeflate
 VENV := .venv
 PYTHON := $(VENV)/bin/python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The version has one source, the root command's `version:`; the tarball is named after it.
+VERSION := $(shell sed -nE 's/^ *version: "([^"]+)",$$/\1/p' Sources/layerpack/Layerpack.swift)
+DIST_NAME := layerpack-$(VERSION)-linux-$(shell uname -m)
+# What `install` and `dist` ship, laid out as a PREFIX tree (scripts/stage.sh).
+STAGE := .build/stage
+# Man page dates and tarball timestamps: the last commit's, so the same commit gives the same tarball.
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 
-.PHONY: help deps build test demo bench install clean
+.PHONY: help deps build stage test demo bench dist install clean
 
 help: ## Show this list.
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}' \
+		| sed -e 's|$$(PREFIX)|$(PREFIX)|g' -e 's|$$(DIST_NAME)|$(DIST_NAME)|g'
 
 deps: ## Install the Debian packages and the Python test server (moto_server) if missing.
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -24,12 +32,18 @@ deps: ## Install the Debian packages and the Python test server (moto_server) if
 	@[ -x $(PYTHON) ] || python3 -m venv --system-site-packages $(VENV)
 	@$(PYTHON) -c 'import moto.server, flask, boto3' 2>/dev/null || $(PYTHON) -m pip install -q 'moto[server]==5.*'
 
-build: deps ## Build the release binary (.build/release/layerpack).
-	swift build -c release
+build: deps ## Build the release binary (.build/release/layerpack), with the Swift runtime linked in.
+	swift build -c release --static-swift-stdlib --product layerpack
 
-test: deps ## Run every test: unit, interop (unzip, zipinfo, Python) and integration against moto_server.
+# Not listed by help: the files `install` and `dist` share, in $(STAGE).
+stage: build
+	scripts/stage.sh .build/release/layerpack $(STAGE)
+
+test: deps ## Run every test: unit, interop, integration against moto_server, then the tarball and install.
 	swift build --build-tests
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) swift test --skip-build --disable-xctest
+	$(MAKE) --no-print-directory dist
+	scripts/test-dist.sh dist/$(DIST_NAME).tar.gz .build/debug/layerpack
 
 demo: build ## Pack the example layer in Fixtures/ and publish it to a local moto_server.
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) scripts/demo.sh .build/release/layerpack
@@ -37,9 +51,11 @@ demo: build ## Pack the example layer in Fixtures/ and publish it to a local mot
 bench: deps ## Time layerpack against zip -6 and Python's zipfile on numpy+pandas+scipy (bench/README.md).
 	python3 bench/run.py
 
-install: build ## Install layerpack into $(PREFIX)/bin.
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 .build/release/layerpack $(DESTDIR)$(PREFIX)/bin/layerpack
+dist: stage ## Write dist/$(DIST_NAME).tar.gz and its .sha256.
+	scripts/dist.sh $(STAGE) dist/$(DIST_NAME)
 
-clean: ## Remove build output, the test server's environment and the example's output.
-	rm -rf .build $(VENV) Fixtures/*/dist
+install: stage ## Install the binary, completions and man pages under $(PREFIX) (and DESTDIR).
+	scripts/install.sh $(STAGE) "$(DESTDIR)$(PREFIX)"
+
+clean: ## Remove build output, dist/, the test server's environment and the example's output.
+	rm -rf .build dist $(VENV) Fixtures/*/dist

@@ -8,8 +8,8 @@ let package = Package(
         .library(name: "LayerpackCore", targets: ["LayerpackCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // C libraries, each wrapped once. Flags come from pkg-config; the apt package is named for `swift build`'s hint.

@@ -233,3 +233,24 @@ import Testing
         #expect(try String(contentsOfFile: folder.url("layerpack.yml"), encoding: .utf8) == "mine\n")
     }
 }
+
+/// `man/layerpack.yml.5`, the config's man page, documents exactly the keys the reader accepts.
+@Suite struct ConfigManualPage {
+    let page: String
+
+    init() throws {
+        page = try String(contentsOfFile: repositoryFolder + "/man/layerpack.yml.5", encoding: .utf8)
+    }
+
+    @Test func documentsEveryKeyAndNoOther() throws {
+        let keysSection = try #require(page.components(separatedBy: ".Sh KEYS\n").dropFirst().first?.components(separatedBy: "\n.Sh ").first)
+        let documented = keysSection.split(separator: "\n").filter { $0.hasPrefix(".It Cm ") }.map { String($0.dropFirst(".It Cm ".count)) }
+        #expect(documented.sorted() == LayerConfig.knownKeys.sorted())
+    }
+
+    @Test func namesEveryLayout() {
+        for layout in Catalog.standard.layoutNames {
+            #expect(page.contains(".Ql \(layout)\n"), "layerpack.yml.5 does not name the `\(layout)` layout")
+        }
+    }
+}

@@ -49,9 +49,12 @@ final class TemporaryFolder {
     }
 }
 
+/// The repository's folder.
+let repositoryFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
 /// The folder of the repository's `Fixtures/`.
-let fixturesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+let fixturesFolder = repositoryFolder + "/Fixtures"
 
 /// Runs a program found on PATH and returns its exit status and standard output.
 @discardableResult
