@@ -36,20 +36,52 @@ public enum Redaction {
 
     /// `text` without registered secrets, URL user-info or `Signature=` values.
     public static func redact(_ text: String) -> String {
-        var text = text
+        // `scheme://user:password@host`: user-info ends at the first `@` before any `/`, space or quote.
+        var text = replaceRuns(in: text, after: "://", while: { !Self.userInfoEnd.contains($0) && $0 > 0x20 }) { run, next in
+            next == UInt8(ascii: "@") && !run.isEmpty
+        }
+        // `Signature=` and hex: an echoed `Authorization` header, or `X-Amz-Signature=` in a presigned URL.
+        text = replaceRuns(in: text, after: "Signature=", while: { isHexDigit($0) }) { run, _ in run.count >= 16 }
         // Longest first, so a secret that contains another is removed whole.
         for secret in secrets.withLock({ $0 }).sorted(by: { $0.count > $1.count }) where text.contains(secret) {
             text = text.replacingOccurrences(of: secret, with: placeholder)
         }
-        text.replace(userInfo) { "\($0.output.1)\(placeholder)@" }
-        text.replace(signature) { "\($0.output.1)\(placeholder)" }
         return text
     }
 
-    /// `scheme://user:password@`: user-info ends at the first `@` before any `/`, space or quote.
-    nonisolated(unsafe) private static let userInfo = #/([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@`'"<>]+@/#
-    /// `Signature=` followed by hex, as in an `Authorization` header or `X-Amz-Signature=` in a URL.
-    nonisolated(unsafe) private static let signature = #/(Signature=)[0-9A-Fa-f]{16,}/#
+    private static let userInfoEnd = Set("/@`'\"<>".utf8)
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+    }
+
+    /// Replaces with `placeholder` each run of bytes that follows `marker` and that `accepts` takes,
+    /// where `replace(run, the byte after it)` says so. One pass, in time linear in the text's length
+    /// (a server's message may be megabytes).
+    private static func replaceRuns(
+        in text: String, after marker: String, while accepts: (UInt8) -> Bool, where replace: (ArraySlice<UInt8>, UInt8?) -> Bool
+    ) -> String {
+        guard text.contains(marker) else { return text }
+        let bytes = Array(text.utf8), pattern = Array(marker.utf8)
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            guard bytes[index...].starts(with: pattern) else {
+                result.append(bytes[index])
+                index += 1
+                continue
+            }
+            result += pattern
+            let start = index + pattern.count
+            var end = start
+            while end < bytes.count, accepts(bytes[end]) { end += 1 }
+            result += replace(bytes[start..<end], end < bytes.count ? bytes[end] : nil) ? Array(placeholder.utf8) : Array(bytes[start..<end])
+            index = end
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
 }
 
 extension Redaction {
