@@ -94,9 +94,9 @@ final class EasyHandle: @unchecked Sendable {
         if let noProxy = proxy.noProxy { try set(CURLOPT_NOPROXY, noProxy) }
         try set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.milliseconds))
         if let timeout = request.timeout { try set(CURLOPT_TIMEOUT_MS, Int(timeout.milliseconds)) }
-        // A transfer slower than 1 byte/s for a minute has stalled.
+        // A transfer slower than 1 byte/s for a minute has stalled (sooner than a large upload's deadline).
         try set(CURLOPT_LOW_SPEED_LIMIT, 1)
-        try set(CURLOPT_LOW_SPEED_TIME, 60)
+        try set(CURLOPT_LOW_SPEED_TIME, Self.stallSeconds)
         if request.freshConnection {
             try set(CURLOPT_FRESH_CONNECT, 1)
             try set(CURLOPT_FORBID_REUSE, 1)
@@ -137,9 +137,15 @@ final class EasyHandle: @unchecked Sendable {
     private func error(for code: CURLcode, request: HTTPRequest, transfer: Transfer) -> AWSClientError {
         let url = request.url
         let reason = String(cString: curl_easy_strerror(code))
-        var connectMicroseconds: curl_off_t = 0
+        var connectMicroseconds: curl_off_t = 0, totalMicroseconds: curl_off_t = 0
         _ = lp_curl_getinfo_offset(handle, CURLINFO_CONNECT_TIME_T, &connectMicroseconds)
+        _ = lp_curl_getinfo_offset(handle, CURLINFO_TOTAL_TIME_T, &totalMicroseconds)
         let connected = connectMicroseconds > 0
+        // The same code says the deadline passed or the transfer stalled (the low-speed limit); 100 ms of
+        // slack for when libcurl notices.
+        if code == CURLE_OPERATION_TIMEDOUT, connected, let deadline = request.timeout, totalMicroseconds / 1000 + 100 >= deadline.milliseconds {
+            return .timedOut(url: url, deadline: deadline)
+        }
         switch code {
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
              CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS:
@@ -147,7 +153,7 @@ final class EasyHandle: @unchecked Sendable {
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT, CURLE_SSL_CONNECT_ERROR:
             return .connectionFailed(url: url, reason: reason, requestMayHaveReachedServer: false)
         case CURLE_OPERATION_TIMEDOUT where connected:
-            return .timedOut(url: url, deadline: request.timeout ?? .zero)
+            return .connectionFailed(url: url, reason: "the transfer stalled (under 1 byte/s for \(Self.stallSeconds) s)", requestMayHaveReachedServer: true)
         case CURLE_OPERATION_TIMEDOUT:
             return .connectionFailed(url: url, reason: "no connection within \(request.connectTimeout.formattedSeconds)", requestMayHaveReachedServer: false)
         case CURLE_UNSUPPORTED_PROTOCOL where connected:
@@ -162,6 +168,8 @@ final class EasyHandle: @unchecked Sendable {
             return .connectionFailed(url: url, reason: reason, requestMayHaveReachedServer: true)
         }
     }
+
+    private static let stallSeconds = 60
 
     /// `CURLE_TOO_LARGE`, which libcurl 8.6 and later return for an oversized header; older ones say
     /// `CURLE_OUT_OF_MEMORY`. Spelled as its number, as the headers this is built against may predate it.
