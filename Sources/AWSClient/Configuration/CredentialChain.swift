@@ -208,16 +208,15 @@ struct WebIdentity {
         guard xml.contains("<Credentials>"), xml.contains("</Credentials>") else {
             throw CredentialsAnswerError("it holds no complete `<Credentials>` element (it may have been cut short)")
         }
-        var values: [String: String] = [:]
-        for name in ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"] {
+        func required(_ name: String) throws -> String {
             guard let value = XML.value(of: name, in: xml), !value.isEmpty else {
                 throw CredentialsAnswerError("its `<Credentials>` element has no `\(name)`")
             }
-            values[name] = value
+            return value
         }
         return AWSCredentials(
-            accessKeyID: values["AccessKeyId"]!, secretAccessKey: values["SecretAccessKey"]!, sessionToken: values["SessionToken"],
-            expiration: try parseExpiration(values["Expiration"]!)
+            accessKeyID: try required("AccessKeyId"), secretAccessKey: try required("SecretAccessKey"),
+            sessionToken: try required("SessionToken"), expiration: try parseExpiration(required("Expiration"))
         )
     }
 }
