@@ -3,12 +3,18 @@ import Foundation
 /// Everything that can go wrong talking to AWS, phrased so the user knows what to check.
 ///
 /// Descriptions never contain secrets: credentials appear only as their access key id, and not even that
-/// in most cases.
+/// in most cases; every description passes through `Redaction.redact`, and a server's own words are cut
+/// to about 1 KB.
 public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     /// No connection could be made, or it broke before a full response arrived. Retryable.
     /// `requestMayHaveReachedServer` is false only when the request certainly never left this machine
     /// (name resolution or connect failed).
     case connectionFailed(url: String, reason: String, requestMayHaveReachedServer: Bool)
+    /// The connection was made but the exchange did not finish within the request's deadline. Retryable.
+    case timedOut(url: String, deadline: Duration)
+    /// The server answered, but not with something usable: not HTTP, or a header or body far larger than
+    /// any AWS answer. Not retried.
+    case unusableAnswer(url: String, problem: String)
     /// The TLS handshake or certificate check failed. Not retried: it fails the same way again.
     case tlsFailed(url: String, reason: String)
     /// libcurl refused to set up a request: a bug or a broken libcurl.
@@ -20,6 +26,9 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     case service(AWSServiceError)
     /// A success response could not be understood.
     case invalidResponse(operation: String, reason: String)
+    /// A listing was stopped before its end, so a server that keeps sending page markers cannot keep us
+    /// asking forever.
+    case pagingStopped(operation: String, pages: Int, reason: String)
     case unreadableFile(path: String, reason: String)
     case invalidArgument(name: String, value: String, expected: String)
 
@@ -35,7 +44,7 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     /// Whether a retry might succeed: connection trouble, throttling, transient server errors.
     public var isRetryable: Bool {
         switch self {
-        case .connectionFailed: return true
+        case .connectionFailed, .timedOut: return true
         case .service(let error): return error.isRetryable
         default: return false
         }
@@ -45,25 +54,33 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     public var requestMayHaveReachedServer: Bool {
         switch self {
         case .connectionFailed(_, _, let reached): return reached
-        case .requestOutcomeUnknown: return true
+        case .requestOutcomeUnknown, .timedOut, .unusableAnswer: return true
         default: return false
         }
     }
 
-    public var description: String {
+    public var description: String { Redaction.redact(text) }
+
+    private var text: String {
         switch self {
         case .connectionFailed(let url, let reason, _):
             return "Could not reach `\(url)`: \(reason). Check the network, the endpoint URL and any proxy settings (`HTTPS_PROXY`, `NO_PROXY`)."
+        case .timedOut(let url, let deadline):
+            return "`\(url)` did not send a complete answer within the request's deadline of \(deadline.formattedSeconds). The deadline of an AWS request is `LAYERPACK_HTTP_TIMEOUT` seconds (default 60) plus 1 s per MiB it sends: raise it for a slow network, or check the endpoint URL and any proxy."
+        case .unusableAnswer(let url, let problem):
+            return "`\(url)` answered with something layerpack cannot use: \(problem). Check that the endpoint URL and any proxy lead to AWS or a service that speaks its API."
         case .tlsFailed(let url, let reason):
             return "The TLS connection to `\(url)` failed: \(reason). Check the endpoint's certificate, or point `AWS_CA_BUNDLE` at the CA bundle that signs it."
         case .transportSetupFailed(let reason):
             return "libcurl could not set up the request: \(reason)."
         case .requestOutcomeUnknown(let operation, let reason):
-            return "The `\(operation)` request was sent but no answer came back (\(reason)); AWS may or may not have carried it out. Look before trying again."
+            return "The `\(operation)` request was sent but no usable answer came back (\(reason)); AWS may or may not have carried it out. Look before trying again."
         case .service(let error):
             return error.description
         case .invalidResponse(let operation, let reason):
             return "The response to `\(operation)` could not be understood: \(reason)."
+        case .pagingStopped(let operation, let pages, let reason):
+            return "Stopped listing with `\(operation)` after \(pages) \(pages == 1 ? "page" : "pages"): \(reason). A server that kept sending page markers would otherwise be asked forever; check that the endpoint is AWS or a faithful emulation of it."
         case .unreadableFile(let path, let reason):
             return "Could not read `\(path)`: \(reason)."
         case .invalidArgument(let name, let value, let expected):
@@ -153,6 +170,6 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
         text += message.isEmpty ? "." : ": \(message)\(message.hasSuffix(".") ? "" : ".")"
         if let hint { text += " " + hint }
         if let requestID { text += " (request id `\(requestID)`)" }
-        return text
+        return Redaction.redact(text)
     }
 }

@@ -9,7 +9,19 @@ struct ServiceClient: Sendable {
     let credentials: CredentialsProvider
     let transport: any HTTPTransport
     let retryPolicy: RetryPolicy
+    /// The deadline of a bodiless request; see `deadline(httpTimeout:bodyBytes:)`.
+    let httpTimeout: Duration
     let clock: @Sendable () -> Date
+
+    init(signer: SigV4Signer, configuration: AWSConfiguration, endpoint: String) {
+        self.signer = signer
+        self.endpoint = endpoint
+        credentials = configuration.credentials
+        transport = configuration.transport
+        retryPolicy = configuration.retryPolicy
+        httpTimeout = configuration.httpTimeout
+        clock = configuration.clock
+    }
 
     struct Call {
         var operation: String
@@ -37,8 +49,9 @@ struct ServiceClient: Sendable {
             url += "?" + call.query.map { SigV4Signer.percentEncode($0.0) + "=" + SigV4Signer.percentEncode($0.1) }.joined(separator: "&")
         }
         let payloadHash = try call.payloadHash ?? Self.payloadHash(of: call.body)
+        let deadline = Self.deadline(httpTimeout: httpTimeout, bodyBytes: call.body.count)
         let attempt = {
-            var request = HTTPRequest(method: call.method, url: url, headers: call.headers, body: call.body, freshConnection: !call.idempotent)
+            var request = HTTPRequest(method: call.method, url: url, headers: call.headers, body: call.body, freshConnection: !call.idempotent, timeout: deadline)
             try signer.sign(&request, payloadHash: payloadHash, credentials: try credentials.credentials(), date: clock())
             var response = try transport.send(request)
             if call.errorsMayCome200, response.statusCode == 200, String(decoding: response.body.prefix(512), as: UTF8.self).contains("<Error>") {
@@ -48,11 +61,23 @@ struct ServiceClient: Sendable {
             throw AWSClientError.service(Self.decodeError(response, operation: call.operation))
         }
         guard call.idempotent else {
-            do { return try attempt() } catch AWSClientError.connectionFailed(_, let reason, true) {
-                throw AWSClientError.requestOutcomeUnknown(operation: call.operation, reason: reason)
+            do { return try attempt() } catch let error as AWSClientError {
+                switch error {
+                case .connectionFailed(_, let reason, true), .unusableAnswer(_, let reason):
+                    throw AWSClientError.requestOutcomeUnknown(operation: call.operation, reason: reason)
+                case .timedOut(_, let deadline):
+                    throw AWSClientError.requestOutcomeUnknown(operation: call.operation, reason: "no complete answer within the request's deadline of \(deadline.formattedSeconds)")
+                default:
+                    throw error
+                }
             }
         }
         return try retryPolicy.run(attempt)
+    }
+
+    /// The deadline of a whole exchange: `httpTimeout` (`LAYERPACK_HTTP_TIMEOUT`) plus 1 s per MiB sent.
+    static func deadline(httpTimeout: Duration, bodyBytes: UInt64) -> Duration {
+        httpTimeout + .milliseconds(Int64(bodyBytes * 1000 / (1 << 20)))
     }
 
     static func payloadHash(of body: HTTPBody) throws -> String {
@@ -111,10 +136,11 @@ struct ServiceClient: Sendable {
         }
         let requestID = response[header: "x-amzn-requestid"] ?? response[header: "x-amz-request-id"]
             ?? XML.value(of: "RequestId", in: String(decoding: response.body, as: UTF8.self))
+        // A server's words are shown, so only as much of them as a message needs.
         return AWSServiceError(
             operation: operation, statusCode: response.statusCode,
-            code: code ?? Self.codeForStatus(response.statusCode), message: message ?? "",
-            requestID: requestID, retryAfter: response[header: "retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            code: Redaction.excerpt(code ?? Self.codeForStatus(response.statusCode), limit: 100), message: Redaction.excerpt(message ?? ""),
+            requestID: requestID.map { Redaction.excerpt($0, limit: 100) }, retryAfter: response[header: "retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         )
     }
 

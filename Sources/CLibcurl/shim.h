@@ -26,3 +26,6 @@ static inline CURLcode lp_curl_setopt_data_callback(CURL *handle, CURLoption opt
 static inline CURLcode lp_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+static inline CURLcode lp_curl_getinfo_offset(CURL *handle, CURLINFO info, curl_off_t *value) {
+    return curl_easy_getinfo(handle, info, value);
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AWSClient
 import Foundation
 import LayerpackCore
 import Shutdown
@@ -50,11 +51,12 @@ enum Console {
     /// A result, for scripts to capture.
     static func result(_ line: String) { print(line) }
 
-    static func progress(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    /// Progress and errors may quote a server or a URL, so they pass through `Redaction` first.
+    static func progress(_ line: String) { FileHandle.standardError.write(Data((Redaction.redact(line) + "\n").utf8)) }
 
     static func error(_ message: String) {
         let text = message.hasPrefix("error:") || message.contains(": error: ") ? message : "error: \(message)"
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        FileHandle.standardError.write(Data((Redaction.redact(text) + "\n").utf8))
     }
 
     /// One JSON object with sorted keys on stdout; the value's coding keys name its fields.

@@ -154,6 +154,16 @@ struct ConfigFixture {
         #expect(throws: AWSClientError.self) { try fixture.resolve(["AWS_MAX_ATTEMPTS": "zero"]) }
     }
 
+    @Test func httpTimeoutFromEnvironment() throws {
+        let fixture = try ConfigFixture(config: Self.profiles)
+        #expect(try fixture.resolve().httpTimeout == .seconds(60))
+        #expect(try fixture.resolve(["LAYERPACK_HTTP_TIMEOUT": "5"]).httpTimeout == .seconds(5))
+        for bad in ["soon", "0", "2.5", "-1"] {
+            let error = #expect(throws: AWSClientError.self) { try fixture.resolve(["LAYERPACK_HTTP_TIMEOUT": bad]) }
+            #expect(error?.description == "The setting `LAYERPACK_HTTP_TIMEOUT` is `\(bad)`, but it must be a whole number of seconds from 1 to 86400 (default 60).")
+        }
+    }
+
     @Test func missingCredentialsNamesEveryPlaceLooked() throws {
         let fixture = try ConfigFixture()
         let error = #expect(throws: AWSClientError.self) { try fixture.resolve(["AWS_REGION": "us-east-1"]) }

@@ -199,6 +199,40 @@ private func layerpackShell(_ command: String, in folder: String) throws -> Stri
         #expect(!state.contains(moto.secretAccessKey) && !state.contains(moto.accessKeyID))
     }
 
+    /// Keys for a local server, with no config files, metadata or proxy in the way, and no retries.
+    static func localEnvironment(endpoint: String, sessionToken: String) -> [String: String] {
+        ["AWS_ACCESS_KEY_ID": "AKIDCLI", "AWS_SECRET_ACCESS_KEY": cliSecret, "AWS_SESSION_TOKEN": sessionToken, "AWS_REGION": "us-east-1",
+         "AWS_ENDPOINT_URL": endpoint, "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+         "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1", "NO_PROXY": "127.0.0.1"]
+    }
+    static let cliSecret = "cli-secret-access-key-0123456789abcdef"
+
+    @Test func aServerEchoingTheTokenAndAuthorizationDoesNotGetThemPrinted() throws {
+        let server = try StubHTTPServer()
+        defer { server.stop() }
+        // A broken endpoint that quotes the request's credentials headers in its error message.
+        try server.route("GET", "/2018-10-31/layers/greeting-deps/versions", status: 403, body: """
+            <Error><Code>AccessDenied</Code><Message>token {header:X-Amz-Security-Token}, {header:Authorization}</Message></Error>
+            """)
+        let layer = try FixtureCopy("python-layer")
+        let token = "cli-session-token-that-must-never-be-printed"
+        let outcome = try layerpack(["publish"], in: layer.path, environment: Self.localEnvironment(endpoint: server.endpoint, sessionToken: token))
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("`AccessDenied`") && outcome.stderr.contains("Credential=AKIDCLI/"), "the server echoed: \(outcome.stderr)")
+        #expect(!outcome.stderr.contains(token) && !outcome.stderr.contains(Self.cliSecret))
+        #expect(outcome.stderr.contains("token <redacted>, ") && outcome.stderr.contains("Signature=<redacted>"))
+    }
+
+    @Test func thePasswordOfAnEndpointURLIsNotPrinted() throws {
+        let layer = try FixtureCopy("python-layer")
+        // Port 9 on loopback: nothing listens, so publishing fails at its first request.
+        let outcome = try layerpack(["publish"], in: layer.path, environment: Self.localEnvironment(
+            endpoint: "http://layerpack:endpoint-password-in-the-url@127.0.0.1:9", sessionToken: "cli-session-token-unused"))
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("http://<redacted>@127.0.0.1:9/"), "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("endpoint-password-in-the-url"))
+    }
+
     @Test func noCredentialsIsAClearError() throws {
         let layer = try FixtureCopy("python-layer")
         let outcome = try layerpack(["publish"], in: layer.path, environment: [

@@ -73,8 +73,27 @@ public final class FaultProxy: Sendable {
     public func stop() { server.stop() }
 }
 
-/// A canned-answer HTTP server on 127.0.0.1, for credential endpoints (container, instance metadata).
+/// A canned-answer HTTP server on 127.0.0.1, for credential endpoints (container, instance metadata) and
+/// for servers that misbehave.
+///
+/// In a body, `{header:NAME}` becomes the request's `NAME` header (a server echoing what it was sent) and
+/// `{fill:N}` becomes N letters `x`.
 public final class StubHTTPServer: Sendable {
+    /// Ways a route can misbehave, as broken servers, proxies and captive portals do.
+    public enum Misbehaviour: Sendable {
+        /// Honest headers, then the body one byte per `interval` seconds.
+        case dribble(interval: Double)
+        /// The body's bytes instead of an HTTP answer.
+        case raw
+        /// `count` extra headers of `size` bytes each.
+        case paddedHeaders(count: Int, size: Int)
+        /// A body of `size` bytes of `x`, chunked or with a `Content-Length`; the request log then gets a
+        /// `streamed BYTES` line with how much the server could hand over before the client hung up.
+        case stream(size: Int, chunked: Bool)
+        /// ListLayerVersions pages of one version each, whose `NextMarker` is always a new one.
+        case endlessPages
+    }
+
     private let server: LocalServer
     /// `http://127.0.0.1:PORT`
     public var endpoint: String { server.endpoint }
@@ -85,9 +104,20 @@ public final class StubHTTPServer: Sendable {
 
     /// Answers `method path` with `status` and `body`; with `requiredHeader`, answers 401 unless the request
     /// carries that header with that value. Unknown routes get 404.
-    public func route(_ method: String, _ path: String, status: Int = 200, body: String, requiredHeader: (name: String, value: String)? = nil) throws {
+    public func route(
+        _ method: String, _ path: String, status: Int = 200, body: String = "", requiredHeader: (name: String, value: String)? = nil,
+        misbehaving misbehaviour: Misbehaviour? = nil
+    ) throws {
         var object: [String: Any] = ["method": method, "path": path, "status": status, "body": body]
         if let requiredHeader { object["require_header"] = [requiredHeader.name, requiredHeader.value] }
+        switch misbehaviour {
+        case nil: break
+        case .dribble(let interval): object["misbehave"] = ["kind": "dribble", "interval": interval]
+        case .raw: object["misbehave"] = ["kind": "raw"]
+        case .paddedHeaders(let count, let size): object["misbehave"] = ["kind": "headers", "count": count, "size": size]
+        case .stream(let size, let chunked): object["misbehave"] = ["kind": "stream", "size": size, "chunked": chunked]
+        case .endlessPages: object["misbehave"] = ["kind": "endless_pages"]
+        }
         try server.control("POST", "route", object)
     }
 

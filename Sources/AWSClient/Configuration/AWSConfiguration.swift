@@ -10,20 +10,24 @@ public struct AWSConfiguration: Sendable, CustomStringConvertible {
     /// AWS's own endpoints.
     public var configuredEndpoints: [String: String]
     public var retryPolicy: RetryPolicy
+    /// The deadline of a bodiless AWS request (`LAYERPACK_HTTP_TIMEOUT`); a request with a body gets 1 s
+    /// more per MiB it sends.
+    public var httpTimeout: Duration
     public var transport: any HTTPTransport
     /// The time used to sign requests.
     public var clock: @Sendable () -> Date
 
     public init(
         region: String, credentials: CredentialsProvider, profile: String = "default", configuredEndpoints: [String: String] = [:],
-        retryPolicy: RetryPolicy = RetryPolicy(), transport: any HTTPTransport = CurlTransport(),
-        clock: @escaping @Sendable () -> Date = Date.init
+        retryPolicy: RetryPolicy = RetryPolicy(), httpTimeout: Duration = AWSConfiguration.defaultHTTPTimeout,
+        transport: any HTTPTransport = CurlTransport(), clock: @escaping @Sendable () -> Date = Date.init
     ) {
         self.region = region
         self.credentials = credentials
         self.profile = profile
         self.configuredEndpoints = configuredEndpoints
         self.retryPolicy = retryPolicy
+        self.httpTimeout = httpTimeout
         self.transport = transport
         self.clock = clock
     }
@@ -37,9 +41,11 @@ public struct AWSConfiguration: Sendable, CustomStringConvertible {
         return Endpoint(url: "https://\(service).\(region).\(suffix)", isCustom: false)
     }
 
+    public static let defaultHTTPTimeout = Duration.seconds(60)
+
     public var description: String {
         let endpoints = configuredEndpoints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        return "AWSConfiguration(region: \(region), profile: \(profile), \(credentials), endpoints: [\(endpoints.joined(separator: ", "))], maxAttempts: \(retryPolicy.maxAttempts))"
+        return Redaction.redact("AWSConfiguration(region: \(region), profile: \(profile), \(credentials), endpoints: [\(endpoints.joined(separator: ", "))], maxAttempts: \(retryPolicy.maxAttempts), httpTimeout: \(httpTimeout.formattedSeconds))")
     }
 }
 
@@ -84,6 +90,7 @@ extension AWSConfiguration {
     ///   `endpoint_url`; none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` (or the profile's
     ///   `ignore_configured_endpoint_urls = true`).
     /// - Retries: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, 3. The mode is always "standard".
+    /// - Deadline of each AWS request: `LAYERPACK_HTTP_TIMEOUT` seconds (default 60) plus 1 s per MiB sent.
     /// - CA bundle: `AWS_CA_BUNDLE`, the profile's `ca_bundle`.
     ///
     /// - Parameter transport: used for credential endpoints and kept for the service clients; by default
@@ -136,18 +143,26 @@ extension AWSConfiguration {
                     : env["AWS_ENDPOINT_URL"] != nil ? ("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
                     : ("endpoint_url", settings["endpoint_url"])
                 guard let value else { continue }
+                Redaction.registerPassword(in: value)
                 guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
                     throw AWSClientError.invalidSetting(name: name, value: value, expected: "an `http://` or `https://` URL")
                 }
                 endpoints[service] = value
             }
         }
+        var httpTimeout = defaultHTTPTimeout
+        if let text = env["LAYERPACK_HTTP_TIMEOUT"] {
+            guard let seconds = Int(text), (1...86_400).contains(seconds) else {
+                throw AWSClientError.invalidSetting(name: "LAYERPACK_HTTP_TIMEOUT", value: text, expected: "a whole number of seconds from 1 to 86400 (default 60)")
+            }
+            httpTimeout = .seconds(seconds)
+        }
         var retry = retryPolicy
         retry.maxAttempts = maxAttempts
         let transport = transport ?? CurlTransport(caBundle: env["AWS_CA_BUNDLE"] ?? settings["ca_bundle"], environment: environment)
         var configuration = AWSConfiguration(
             region: region, credentials: .fixed(AWSCredentials(accessKeyID: "", secretAccessKey: "")), profile: profileName,
-            configuredEndpoints: endpoints, retryPolicy: retry, transport: transport, clock: clock
+            configuredEndpoints: endpoints, retryPolicy: retry, httpTimeout: httpTimeout, transport: transport, clock: clock
         )
         configuration.credentials = try CredentialChain(
             environment: env, explicitProfile: explicitProfile != nil, profile: profile, configuration: configuration

@@ -115,8 +115,8 @@ private struct TemporaryCredentials: Decodable {
     var Token: String?
     var Expiration: String?
 
-    var credentials: AWSCredentials {
-        AWSCredentials(accessKeyID: AccessKeyId, secretAccessKey: SecretAccessKey, sessionToken: Token, expiration: Expiration.flatMap(parseTimestamp))
+    func credentials() throws -> AWSCredentials {
+        AWSCredentials(accessKeyID: AccessKeyId, secretAccessKey: SecretAccessKey, sessionToken: Token, expiration: try Expiration.map(parseExpiration))
     }
 }
 
@@ -128,14 +128,35 @@ func parseTimestamp(_ text: String) -> Date? {
     return formatter.date(from: text)
 }
 
+/// The `Expiration` of temporary credentials: a date, or the credentials are refused (they could not be
+/// refreshed in time).
+private func parseExpiration(_ text: String) throws -> Date {
+    guard let date = parseTimestamp(text) else {
+        throw CredentialsAnswerError("its `Expiration` `\(Redaction.excerpt(text, limit: 100))` is not an ISO 8601 date and time such as `2026-11-26T08:00:00Z`")
+    }
+    return date
+}
+
+/// Why an answer with credentials was refused; becomes the reason of `credentialsFetchFailed`.
+private struct CredentialsAnswerError: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
 private func decodeCredentials(_ response: HTTPResponse, source: String) throws -> AWSCredentials {
     guard response.isSuccess else {
-        throw AWSClientError.credentialsFetchFailed(source: source, reason: "HTTP \(response.statusCode): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+        throw AWSClientError.credentialsFetchFailed(source: source, reason: "HTTP \(response.statusCode): \(Redaction.excerpt(String(decoding: response.body, as: UTF8.self), limit: 200))")
     }
+    let answer: TemporaryCredentials
     do {
-        return try JSONDecoder().decode(TemporaryCredentials.self, from: response.body).credentials
+        answer = try JSONDecoder().decode(TemporaryCredentials.self, from: response.body)
     } catch {
         throw AWSClientError.credentialsFetchFailed(source: source, reason: "the answer is not the expected JSON (\(error))")
+    }
+    do {
+        return try answer.credentials()
+    } catch let error as CredentialsAnswerError {
+        throw AWSClientError.credentialsFetchFailed(source: source, reason: "the answer is refused: \(error.reason)")
     }
 }
 
@@ -153,13 +174,14 @@ struct WebIdentity {
             throw AWSClientError.credentialsFetchFailed(source: source, reason: "the token file `\(tokenFile)` named by `AWS_WEB_IDENTITY_TOKEN_FILE` cannot be read")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        Redaction.register(token)
         let form = [
             ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
             ("RoleSessionName", sessionName), ("WebIdentityToken", token),
         ].map { "\($0.0)=\(SigV4Signer.percentEncode($0.1))" }.joined(separator: "&")
         let request = HTTPRequest(
             method: "POST", url: endpoint + "/", headers: ["Content-Type": "application/x-www-form-urlencoded; charset=utf-8"],
-            body: .data(Data(form.utf8)), timeout: .seconds(30)
+            body: .data(Data(form.utf8)), timeout: ServiceClient.deadline(httpTimeout: configuration.httpTimeout, bodyBytes: UInt64(form.utf8.count))
         )
         let response: HTTPResponse
         do {
@@ -173,13 +195,28 @@ struct WebIdentity {
         } catch let error as AWSClientError {
             throw AWSClientError.credentialsFetchFailed(source: source, reason: error.description)
         }
-        let xml = String(decoding: response.body, as: UTF8.self)
-        guard let id = XML.value(of: "AccessKeyId", in: xml), let secret = XML.value(of: "SecretAccessKey", in: xml) else {
-            throw AWSClientError.credentialsFetchFailed(source: source, reason: "STS's answer holds no `AccessKeyId` and `SecretAccessKey`")
+        do {
+            return try Self.credentials(fromAnswer: String(decoding: response.body, as: UTF8.self))
+        } catch let error as CredentialsAnswerError {
+            throw AWSClientError.credentialsFetchFailed(source: source, reason: "STS's answer is refused: \(error.reason)")
+        }
+    }
+
+    /// The four values of the answer's `Credentials` element, each required: an answer cut short, or
+    /// one whose `Expiration` is not a date, is refused rather than half used.
+    static func credentials(fromAnswer xml: String) throws -> AWSCredentials {
+        guard xml.contains("<Credentials>"), xml.contains("</Credentials>") else {
+            throw CredentialsAnswerError("it holds no complete `<Credentials>` element (it may have been cut short)")
+        }
+        func required(_ name: String) throws -> String {
+            guard let value = XML.value(of: name, in: xml), !value.isEmpty else {
+                throw CredentialsAnswerError("its `<Credentials>` element has no `\(name)`")
+            }
+            return value
         }
         return AWSCredentials(
-            accessKeyID: id, secretAccessKey: secret, sessionToken: XML.value(of: "SessionToken", in: xml),
-            expiration: XML.value(of: "Expiration", in: xml).flatMap(parseTimestamp)
+            accessKeyID: try required("AccessKeyId"), secretAccessKey: try required("SecretAccessKey"),
+            sessionToken: try required("SessionToken"), expiration: try parseExpiration(required("Expiration"))
         )
     }
 }
@@ -225,6 +262,7 @@ struct ContainerCredentials: Sendable {
         } else if let token {
             headers["Authorization"] = token
         }
+        Redaction.register(headers["Authorization"])
         let request = HTTPRequest(method: "GET", url: url, headers: headers, timeout: .seconds(5), connectTimeout: .seconds(2), bypassProxy: true)
         do {
             return try decodeCredentials(transport.send(request), source: source)
@@ -256,6 +294,7 @@ struct InstanceMetadata: Sendable {
             return response
         }
         let token = String(decoding: try call("PUT", "/latest/api/token", ["X-aws-ec2-metadata-token-ttl-seconds": "21600"]).body, as: UTF8.self)
+        Redaction.register(token)
         let tokenHeader = ["X-aws-ec2-metadata-token": token]
         let roles = String(decoding: try call("GET", "/latest/meta-data/iam/security-credentials/", tokenHeader).body, as: UTF8.self)
         guard let role = roles.split(whereSeparator: \.isNewline).first.map(String.init) else {

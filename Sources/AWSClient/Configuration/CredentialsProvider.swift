@@ -21,12 +21,15 @@ public final class CredentialsProvider: Sendable, CustomStringConvertible {
     }
 
     /// Current credentials; fetched anew when none are cached or the cached ones expire within 5 minutes.
+    /// Their secret key and session token are registered with `Redaction`, so no message can show them.
     public func credentials() throws -> AWSCredentials {
         try cached.withLock { cached in
             if let current = cached, current.expiration.map({ $0.timeIntervalSince(clock()) > 300 }) ?? true {
                 return current
             }
             let fresh = try fetch()
+            Redaction.register(fresh.secretAccessKey)
+            Redaction.register(fresh.sessionToken)
             cached = fresh
             return fresh
         }

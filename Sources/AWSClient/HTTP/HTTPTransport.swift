@@ -10,8 +10,9 @@ public struct HTTPRequest: Sendable {
     /// Use a new connection and close it afterwards, so libcurl never re-sends the request on its own over
     /// a reused connection that died. For requests that are not idempotent.
     public var freshConnection: Bool
-    /// Limit on the whole exchange; nil lets a large upload take as long as it needs (a stalled transfer
-    /// still fails).
+    /// Deadline of the whole exchange, from connecting to the last byte of the answer; when it passes the
+    /// transport throws `AWSClientError.timedOut`. The AWS clients always set one
+    /// (`AWSConfiguration.httpTimeout` plus 1 s per MiB of body); nil means none.
     public var timeout: Duration?
     /// Connect timeout.
     public var connectTimeout: Duration

@@ -6,9 +6,8 @@ public struct LambdaClient: Sendable {
 
     public init(configuration: AWSConfiguration) {
         service = ServiceClient(
-            signer: SigV4Signer(service: "lambda", region: configuration.region),
-            endpoint: configuration.endpoint(for: "lambda").url, credentials: configuration.credentials,
-            transport: configuration.transport, retryPolicy: configuration.retryPolicy, clock: configuration.clock
+            signer: SigV4Signer(service: "lambda", region: configuration.region), configuration: configuration,
+            endpoint: configuration.endpoint(for: "lambda").url
         )
     }
 
@@ -52,7 +51,14 @@ public struct LambdaClient: Sendable {
         return try decode(LayerVersion.self, from: response, operation: "PublishLayerVersion")
     }
 
+    /// At most this many pages of 50 (10,000 versions) are read.
+    public static let maximumListPages = 200
+
     /// Every version of a layer, newest first, following `NextMarker` to the last page.
+    ///
+    /// Stops with `AWSClientError.pagingStopped` after `maximumListPages` pages, when a marker comes back a
+    /// second time, or when a page holds no versions yet carries a marker: signs of a server that would
+    /// otherwise be asked forever.
     public func listLayerVersions(layerName: String, compatibleRuntime: String? = nil, compatibleArchitecture: String? = nil) throws -> [LayerVersion] {
         try Self.validate(layerName: layerName)
         struct Page: Decodable {
@@ -62,19 +68,29 @@ public struct LambdaClient: Sendable {
         var versions: [LayerVersion] = []
         var marker: String?
         var seenMarkers: Set<String> = []
-        repeat {
+        var pages = 0
+        while true {
             var query = [("MaxItems", "50")]
             if let marker { query.append(("Marker", marker)) }
             if let compatibleRuntime { query.append(("CompatibleRuntime", compatibleRuntime)) }
             if let compatibleArchitecture { query.append(("CompatibleArchitecture", compatibleArchitecture)) }
             let response = try service.send(.init(operation: "ListLayerVersions", method: "GET", path: Self.versionsPath(layerName), query: query))
             let page = try decode(Page.self, from: response, operation: "ListLayerVersions")
+            pages += 1
             versions += page.LayerVersions ?? []
             marker = page.NextMarker.flatMap { $0.isEmpty ? nil : $0 }
-            if let marker, !seenMarkers.insert(marker).inserted {
-                throw AWSClientError.invalidResponse(operation: "ListLayerVersions", reason: "the page marker `\(marker)` came back twice")
+            guard let marker else { break }
+            let stop = { (reason: String) in AWSClientError.pagingStopped(operation: "ListLayerVersions", pages: pages, reason: reason) }
+            if !seenMarkers.insert(marker).inserted {
+                throw stop("the page marker `\(Redaction.excerpt(marker, limit: 100))` came back a second time")
             }
-        } while marker != nil
+            if page.LayerVersions?.isEmpty ?? true {
+                throw stop("page \(pages) holds no versions yet carries a `NextMarker`")
+            }
+            if pages == Self.maximumListPages {
+                throw stop("layer `\(layerName)` has more than \(Self.maximumListPages) pages of 50 versions, and layerpack reads at most \(Self.maximumListPages * 50); delete old versions")
+            }
+        }
         return versions
     }
 

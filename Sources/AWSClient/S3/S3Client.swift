@@ -43,11 +43,7 @@ public struct S3Client: Sendable {
 
     public init(configuration: AWSConfiguration, multipartThreshold: UInt64 = 8 << 20, partSize: UInt64 = 8 << 20, concurrency: Int = 4) {
         let endpoint = configuration.endpoint(for: "s3")
-        service = ServiceClient(
-            signer: SigV4Signer(service: "s3", region: configuration.region), endpoint: endpoint.url,
-            credentials: configuration.credentials, transport: configuration.transport,
-            retryPolicy: configuration.retryPolicy, clock: configuration.clock
-        )
+        service = ServiceClient(signer: SigV4Signer(service: "s3", region: configuration.region), configuration: configuration, endpoint: endpoint.url)
         pathStyle = endpoint.isCustom
         self.multipartThreshold = multipartThreshold
         self.partSize = partSize

@@ -18,10 +18,20 @@ A fault answers the next `count` requests whose "METHOD /path?query" contains `m
 GET /__control/held says how many requests are being held: {"held": N}.
 A route answers METHOD PATH: {"method": "GET", "path": "/creds", "status": 200, "body": "...",
 "require_header": ["Authorization", "token"]} (401 when the header is missing or different).
+In a route's body, {header:NAME} is replaced by the request's NAME header (a server that echoes what
+it was sent) and {fill:N} by N letters `x` (a huge message). A route may misbehave as broken servers,
+proxies and captive portals do, with "misbehave":
+  {"kind": "dribble", "interval": 0.5}   honest headers, then the body one byte per interval
+  {"kind": "raw"}                          the body's bytes instead of an HTTP answer (`HELLO\r\n`)
+  {"kind": "headers", "count": 1, "size": 10000000}   `count` extra headers of `size` bytes each
+  {"kind": "stream", "size": N, "chunked": true}      a body of N bytes, sent 1 MiB at a time, with or
+                                           without Content-Length; logs "streamed BYTES" when it stops
+  {"kind": "endless_pages"}                ListLayerVersions pages whose NextMarker is always new
 """
 import http.client
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -149,7 +159,61 @@ class Handler(BaseHTTPRequestHandler):
         required = route.get("require_header")
         if required and self.headers.get(required[0]) != required[1]:
             return self.answer(401, b"missing or wrong " + required[0].encode())
-        self.answer(route.get("status", 200), route.get("body", "").encode(), [("Content-Type", "application/json")])
+        body = self.expand(route.get("body", "")).encode()
+        status = route.get("status", 200)
+        headers = [("Content-Type", "application/json")]
+        misbehave = route.get("misbehave")
+        if misbehave is None:
+            return self.answer(status, body, headers)
+        getattr(self, "misbehave_" + misbehave["kind"])(misbehave, status, body, headers)
+
+    def expand(self, template):
+        template = re.sub(r"\{header:([^}]+)\}", lambda m: self.headers.get(m.group(1), ""), template)
+        return re.sub(r"\{fill:(\d+)\}", lambda m: "x" * int(m.group(1)), template)
+
+    def misbehave_dribble(self, misbehave, status, body, headers):
+        self.send_response_only(status)
+        for name, value in headers + [("Content-Length", str(len(body)))]:
+            self.send_header(name, value)
+        self.end_headers()
+        for byte in body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(misbehave.get("interval", 0.5))
+
+    def misbehave_raw(self, misbehave, status, body, headers):
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def misbehave_headers(self, misbehave, status, body, headers):
+        padding = [(f"X-Padding-{n}", "p" * misbehave["size"]) for n in range(misbehave["count"])]
+        self.answer(status, body, headers + padding)
+
+    def misbehave_stream(self, misbehave, status, body, headers):
+        size, chunked = misbehave["size"], misbehave.get("chunked", True)
+        self.send_response_only(status)
+        for name, value in headers + [("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(size))]:
+            self.send_header(name, value)
+        self.end_headers()
+        chunk, sent = b"x" * (1 << 20), 0
+        try:
+            while sent < size:
+                part = chunk[: size - sent]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                sent += len(part)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        finally:
+            with lock:
+                log.append(f"streamed {sent}")
+            self.close_connection = True
+
+    def misbehave_endless_pages(self, misbehave, status, body, headers):
+        with lock:
+            page = len(log)
+        item = {"LayerVersionArn": f"arn:aws:lambda:us-east-1:123456789012:layer:endless:{page}", "Version": page}
+        self.answer(200, json.dumps({"LayerVersions": [item], "NextMarker": f"page-{page + 1}"}).encode(), headers)
 
     def control(self, body):
         global faults
