@@ -1,0 +1,56 @@
+import AWSClient
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct PublishTargetsCommandLine {
+    @Test func severalRegionsPrintOneObjectPerTargetAndOneGitHubOutputLine() throws {
+        let moto = try MotoServer.shared()
+        let layer = try FixtureCopy("python-layer")
+        let name = MotoServer.uniqueName("regions")
+        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
+        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let outputs = layer.path + "/github-output"
+        _ = FileManager.default.createFile(atPath: outputs, contents: nil)
+        var environment = moto.environment().compactMapValues { $0 }
+        environment["GITHUB_OUTPUT"] = outputs
+
+        // One target: today's object, plus layer_name and region.
+        let single = try layerpack(["publish", "--json"], in: layer.path, environment: environment)
+        #expect(single.status == 0, "\(single.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(single.stdout.utf8)) as? [String: Any])
+        #expect(object["layer_name"] as? String == name && object["region"] as? String == "us-east-1")
+        #expect(object["version"] as? Int == 1 && object["action"] as? String == "publish")
+
+        try Data((config + "regions: [us-east-1, eu-central-1]\n").utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let several = try layerpack(["publish", "--json"], in: layer.path, environment: environment)
+        #expect(several.status == 0, "\(several.stderr)")
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(several.stdout.utf8)) as? [String: Any])
+        let targets = try #require(root["targets"] as? [[String: Any]])
+        #expect(targets.map { $0["region"] as? String } == ["us-east-1", "eu-central-1"])
+        #expect(targets.map { $0["action"] as? String } == ["unchanged", "publish"])
+
+        let lines = try String(contentsOfFile: outputs, encoding: .utf8).split(separator: "\n")
+        let targetsLine = try #require(lines.last { $0.hasPrefix("targets=") })
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(targetsLine.dropFirst("targets=".count).utf8)) as? [[String: Any]])
+        #expect(written.map { $0["arn"] as? String }.allSatisfy { $0?.hasSuffix(":layer:\(name):1") == true })
+    }
+
+    @Test func aRegionThatFailsExits2AndSaysWhichWhileTheOtherIsPublished() throws {
+        let moto = try MotoServer.shared()
+        let layer = try FixtureCopy("python-layer")
+        let name = MotoServer.uniqueName("failing")
+        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
+            + "regions: [us-east-1, eu-west-2]\ns3_bucket: \(name)-{region}\n"
+        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        try S3Client(configuration: try moto.configuration()).createBucket("\(name)-us-east-1")
+        var east = moto.environment().compactMapValues { $0 }
+        east["AWS_REGION"] = "us-east-1"
+        let outcome = try layerpack(["publish"], in: layer.path, environment: east)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("\(name) in eu-west-2: error:") && outcome.stderr.contains("NoSuchBucket"), "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("# \(name) in us-east-1") && outcome.stdout.contains("published: true"))
+    }
+}
