@@ -61,6 +61,12 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { Redaction.redact(text) }
 
+    /// For an error in a line of a file: the file, the line, and the message without them.
+    public var fileLine: (path: String, line: Int, message: String)? {
+        guard case .malformedConfigFile(let path, let line, let problem) = self else { return nil }
+        return (path, line, "\(problem). Fix or remove that line (its text is not shown, as it may hold a secret).")
+    }
+
     private var text: String {
         switch self {
         case .connectionFailed(let url, let reason, _):
@@ -93,8 +99,8 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
             return "The AWS profile `\(profile)` does not exist. Looked in: \(searched.joined(separator: "; ")). In the config file a profile's section is `[profile \(profile)]`; in the credentials file it is `[\(profile)]`."
         case .unsupportedProfile(let profile, let path, let keys):
             return "The AWS profile `\(profile)` in `\(path)` gets its credentials through \(keys.map { "`\($0)`" }.joined(separator: ", ")), which this client does not support. Export temporary credentials (for example with `aws configure export-credentials --format env`) instead."
-        case .malformedConfigFile(let path, let line, let problem):
-            return "\(path):\(line): error: \(problem). Fix or remove that line (its text is not shown, as it may hold a secret)."
+        case .malformedConfigFile(let path, let line, _):
+            return "\(path):\(line): error: \(fileLine!.message)"
         case .invalidSetting(let name, let value, let expected):
             return "The setting `\(name)` is `\(value)`, but it must be \(expected)."
         case .credentialsFetchFailed(let source, let reason):

@@ -61,6 +61,8 @@ public enum Shutdown {
         FileHandle.standardError.write(Data("layerpack: stopped by \(name); cleaning up what this run started.\n".utf8))
         let actions = registry.withLock { registry in registry.actions.sorted { $0.key > $1.key }.map(\.value) }
         for action in actions { action() }
-        exit(status)
+        // Not `exit`: its clean-up of the runtime would race the threads still at work.
+        fflush(nil)
+        _exit(status)
     }
 }

@@ -42,7 +42,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let exit as ExitCode {
         throw exit
     } catch {
-        Console.error("\(error)")
+        Console.report(Diagnostic(error: error))
         throw ExitCode(2)
     }
 }
@@ -53,11 +53,6 @@ enum Console {
 
     /// Progress and errors may quote a server or a URL, so they pass through `Redaction` first.
     static func progress(_ line: String) { FileHandle.standardError.write(Data((Redaction.redact(line) + "\n").utf8)) }
-
-    static func error(_ message: String) {
-        let text = message.hasPrefix("error:") || message.contains(": error: ") ? message : "error: \(message)"
-        FileHandle.standardError.write(Data((Redaction.redact(text) + "\n").utf8))
-    }
 
     /// One JSON object with sorted keys on stdout; the value's coding keys name its fields.
     static func json(_ value: some Encodable) throws { print(try jsonLine(value)) }

@@ -46,7 +46,7 @@ import Testing
         let writer = Thread {
             let log = FileHandle(forWritingAtPath: logPath)!
             while !stop.isSet {
-                try? log.seekToEnd()
+                _ = try? log.seekToEnd()
                 try? log.write(contentsOf: Data(repeating: 0x42, count: 4 << 10))
                 usleep(200)
             }

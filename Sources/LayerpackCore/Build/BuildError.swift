@@ -1,5 +1,5 @@
 /// Everything that stops a layer from being planned, packed or checked, naming the path at fault.
-public enum BuildError: Error, CustomStringConvertible, Equatable {
+public enum BuildError: Error, CustomStringConvertible, Equatable, DiagnosticConvertible {
     case noSources(file: String)
     case emptyLayer(file: String)
     case tooLarge(total: Int64, limit: Int64)
@@ -17,12 +17,22 @@ public enum BuildError: Error, CustomStringConvertible, Equatable {
     case cannotWrite(path: String, reason: String)
     case archive(path: String, reason: String)
 
-    public var description: String {
+    public var description: String { diagnostic.description }
+
+    public var diagnostic: Diagnostic {
         switch self {
-        case .noSources(let file):
-            return "\(file): error: There are no `sources:` to build from. List the folders and files that go into the layer, e.g. `sources: [build/python]`."
-        case .emptyLayer(let file):
-            return "\(file): error: The layer would be empty: the sources hold no files after `exclude`, and Lambda rejects an empty layer. Check `sources:` and `exclude:`."
+        case .noSources(let file), .emptyLayer(let file): return Diagnostic(.error, message, at: .file(path: file, line: nil))
+        default: return Diagnostic(.error, message)
+        }
+    }
+
+    /// What is wrong, in full sentences, without the location.
+    var message: String {
+        switch self {
+        case .noSources:
+            return "There are no `sources:` to build from. List the folders and files that go into the layer, e.g. `sources: [build/python]`."
+        case .emptyLayer:
+            return "The layer would be empty: the sources hold no files after `exclude`, and Lambda rejects an empty layer. Check `sources:` and `exclude:`."
         case .tooLarge(let total, let limit):
             return "The layer unzips to \(total) bytes, over Lambda's limit of \(limit) bytes (250 MB) for a function and all its layers. Exclude what the functions do not need, or split the layer."
         case .linkLeavesSource(let link, let target, let root):

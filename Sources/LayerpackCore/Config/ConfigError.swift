@@ -1,6 +1,6 @@
 /// Everything that can be wrong with a `layerpack.yml`, each naming the file, line and key at fault
 /// and what would be accepted.
-public enum ConfigError: Error, CustomStringConvertible, Equatable {
+public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticConvertible {
     case notFound(path: String)
     case unreadable(path: String, reason: String)
     case syntax(file: String, line: Int, column: Int, problem: String)
@@ -16,37 +16,56 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case layoutNeeded(file: String, reason: String, accepted: [String])
     case destinationNeeded(file: String, line: Int, path: String, reason: String)
 
-    public var description: String {
+    public var description: String { diagnostic.description }
+
+    public var diagnostic: Diagnostic { Diagnostic(.error, message, at: location) }
+
+    /// The file, line and column at fault.
+    var location: Diagnostic.Location? {
+        switch self {
+        case .notFound, .unreadable: return nil
+        case .syntax(let file, let line, let column, _): return .file(path: file, line: line, column: column)
+        case .notAMapping(let file): return .file(path: file, line: 1)
+        case .missingKey(let file, _, _), .layoutNeeded(let file, _, _): return .file(path: file, line: nil)
+        case .unknownKey(let file, let line, _, _, _), .wrongType(let file, let line, _, _), .invalidValue(let file, let line, _, _, _),
+             .tooMany(let file, let line, _, _, _), .tooLong(let file, let line, _, _, _), .requires(let file, let line, _, _),
+             .sourceMissing(let file, let line, _, _), .destinationNeeded(let file, let line, _, _):
+            return .file(path: file, line: line)
+        }
+    }
+
+    /// What is wrong, in full sentences, without the location.
+    var message: String {
         switch self {
         case .notFound(let path):
             return "No layerpack config at `\(path)`. Run `layerpack init` to write one, or pass `--config PATH`."
         case .unreadable(let path, let reason):
             return "Could not read the config `\(path)`: \(reason)."
-        case .syntax(let file, let line, let column, let problem):
-            return "\(file):\(line):\(column): error: This is not valid YAML: \(problem)."
-        case .notAMapping(let file):
-            return "\(file):1: error: The config must be a YAML mapping of keys such as `layer_name:` and `sources:`."
-        case .unknownKey(let file, let line, let key, let suggestion, let accepted):
+        case .syntax(_, _, _, let problem):
+            return "This is not valid YAML: \(problem)."
+        case .notAMapping:
+            return "The config must be a YAML mapping of keys such as `layer_name:` and `sources:`."
+        case .unknownKey(_, _, let key, let suggestion, let accepted):
             let hint = suggestion.map { " Did you mean `\($0)`?" } ?? ""
-            return "\(file):\(line): error: Unknown key `\(key)`.\(hint) Accepted keys: \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
-        case .missingKey(let file, let key, let hint):
-            return "\(file): error: The required key `\(key)` is missing. \(hint)"
-        case .wrongType(let file, let line, let key, let expected):
-            return "\(file):\(line): error: `\(key)` must be \(expected)."
-        case .invalidValue(let file, let line, let key, let value, let accepted):
-            return "\(file):\(line): error: `\(value)` is not a valid `\(key)`. \(accepted)"
-        case .tooMany(let file, let line, let key, let count, let limit):
-            return "\(file):\(line): error: `\(key)` lists \(count) values; Lambda accepts at most \(limit)."
-        case .tooLong(let file, let line, let key, let length, let limit):
-            return "\(file):\(line): error: `\(key)` is \(length) characters long; Lambda accepts at most \(limit)."
-        case .requires(let file, let line, let key, let other):
-            return "\(file):\(line): error: `\(key)` needs `\(other)` to be set as well."
-        case .sourceMissing(let file, let line, let path, let resolved):
-            return "\(file):\(line): error: The source `\(path)` does not exist (looked for `\(resolved)`; paths are relative to the config file's folder)."
-        case .layoutNeeded(let file, let reason, let accepted):
-            return "\(file): error: \(reason) Set `layout:` to one of \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
-        case .destinationNeeded(let file, let line, let path, let reason):
-            return "\(file):\(line): error: The source `\(path)` needs a `to:` destination: \(reason)"
+            return "Unknown key `\(key)`.\(hint) Accepted keys: \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
+        case .missingKey(_, let key, let hint):
+            return "The required key `\(key)` is missing. \(hint)"
+        case .wrongType(_, _, let key, let expected):
+            return "`\(key)` must be \(expected)."
+        case .invalidValue(_, _, let key, let value, let accepted):
+            return "`\(value)` is not a valid `\(key)`. \(accepted)"
+        case .tooMany(_, _, let key, let count, let limit):
+            return "`\(key)` lists \(count) values; Lambda accepts at most \(limit)."
+        case .tooLong(_, _, let key, let length, let limit):
+            return "`\(key)` is \(length) characters long; Lambda accepts at most \(limit)."
+        case .requires(_, _, let key, let other):
+            return "`\(key)` needs `\(other)` to be set as well."
+        case .sourceMissing(_, _, let path, let resolved):
+            return "The source `\(path)` does not exist (looked for `\(resolved)`; paths are relative to the config file's folder)."
+        case .layoutNeeded(_, let reason, let accepted):
+            return "\(reason) Set `layout:` to one of \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
+        case .destinationNeeded(_, _, let path, let reason):
+            return "The source `\(path)` needs a `to:` destination: \(reason)"
         }
     }
 }

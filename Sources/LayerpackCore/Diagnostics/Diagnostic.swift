@@ -1,3 +1,5 @@
+import AWSClient
+
 /// An error, warning or note as a value: what the CLI prints, with where it applies. Collected per run
 /// and per target, and turned into text only by `description`.
 public struct Diagnostic: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -7,8 +9,8 @@ public struct Diagnostic: Sendable, Equatable, Codable, CustomStringConvertible 
 
     /// Where a diagnostic applies.
     public enum Location: Sendable, Equatable, Codable {
-        /// A line of a file (the config), or the whole file.
-        case file(path: String, line: Int?)
+        /// A line (and column) of a file (the config), or the whole file.
+        case file(path: String, line: Int?, column: Int? = nil)
         /// A publish target.
         case target(PublishTarget)
     }
@@ -35,8 +37,9 @@ public struct Diagnostic: Sendable, Equatable, Codable, CustomStringConvertible 
     /// `path:line: error: message`, `region (account): warning: message`, or `error: message`.
     public var description: String {
         switch location {
-        case .file(let path, let line?): return "\(path):\(line): \(severity.rawValue): \(message)"
-        case .file(let path, nil): return "\(path): \(severity.rawValue): \(message)"
+        case .file(let path, let line?, let column?): return "\(path):\(line):\(column): \(severity.rawValue): \(message)"
+        case .file(let path, let line?, nil): return "\(path):\(line): \(severity.rawValue): \(message)"
+        case .file(let path, nil, _): return "\(path): \(severity.rawValue): \(message)"
         case .target(let target): return "\(target): \(severity.rawValue): \(message)"
         case nil: return "\(severity.rawValue): \(message)"
         }
@@ -47,4 +50,11 @@ public struct Diagnostic: Sendable, Equatable, Codable, CustomStringConvertible 
 /// recognising its text.
 public protocol DiagnosticConvertible: Error {
     var diagnostic: Diagnostic { get }
+}
+
+extension AWSClientError: DiagnosticConvertible {
+    public var diagnostic: Diagnostic {
+        guard let fileLine else { return Diagnostic(.error, description) }
+        return Diagnostic(.error, fileLine.message, at: .file(path: fileLine.path, line: fileLine.line))
+    }
 }

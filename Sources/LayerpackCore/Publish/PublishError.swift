@@ -1,5 +1,5 @@
 /// What stops `publish` or `import`, naming the value at fault and what to do.
-public enum PublishError: Error, CustomStringConvertible, Equatable {
+public enum PublishError: Error, CustomStringConvertible, Equatable, DiagnosticConvertible {
     case directUploadTooLarge(filename: String, size: Int64, limit: Int64)
     case sourceCodeHashNeeded(file: String)
     case invalidLayerVersionARN(String)
@@ -9,12 +9,20 @@ public enum PublishError: Error, CustomStringConvertible, Equatable {
     case accountMismatch(arn: String, arnAccount: String, credentialsAccount: String)
     case publishNotConfirmed(layerName: String, attempts: Int, lastError: String)
 
-    public var description: String {
+    public var description: String { diagnostic.description }
+
+    public var diagnostic: Diagnostic {
+        if case .sourceCodeHashNeeded(let file) = self { return Diagnostic(.error, message, at: .file(path: file, line: nil)) }
+        return Diagnostic(.error, message)
+    }
+
+    /// What is wrong, in full sentences, without the location.
+    var message: String {
         switch self {
         case .directUploadTooLarge(let filename, let size, let limit):
             return "`\(filename)` is \(size) bytes, over the \(limit)-byte (50 MB) limit for uploading a layer directly to Lambda. Set `s3_bucket` (and optionally `s3_key`) in the config so layerpack uploads it to S3 and publishes from there."
-        case .sourceCodeHashNeeded(let file):
-            return "\(file): error: With `s3_bucket`, `s3_key` and no `sources`, layerpack publishes the existing object and needs `source_code_hash` (the base64 SHA-256 of that zip, as `layerpack hash FILE` or Terraform's `filebase64sha256()` gives it) to know when it changed."
+        case .sourceCodeHashNeeded:
+            return "With `s3_bucket`, `s3_key` and no `sources`, layerpack publishes the existing object and needs `source_code_hash` (the base64 SHA-256 of that zip, as `layerpack hash FILE` or Terraform's `filebase64sha256()` gives it) to know when it changed."
         case .invalidLayerVersionARN(let arn):
             return "`\(arn)` is not a layer version ARN. Expected `arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION`, e.g. `arn:aws:lambda:eu-west-1:123456789012:layer:shared-deps:3`."
         case .layerNameMismatch(let arn, let arnName, let configName, let file):
