@@ -7,11 +7,12 @@ struct Publish: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Publish a layer version, only when the zip or the version's metadata changed.",
         discussion: """
-        Builds unless the zip on disk matches the sources, uploads to `s3_bucket` when set, compares with \
-        the version in layerpack.state.json (else the newest published), publishes only on a difference, \
-        deletes the replaced version unless `skip_destroy: true`, and records the new one. AWS settings come \
-        from the environment and ~/.aws as the AWS SDKs read them. With GITHUB_OUTPUT set, appends \
-        name=value lines for the outputs.
+        For each target (each of `regions:`, else the configured region): observes what is published, \
+        plans (publish, adopt or unchanged, with a reason) and applies exactly that: uploads to `s3_bucket` \
+        when set, publishes only on a difference from the recorded version, deletes the replaced version \
+        unless `skip_destroy: true`, and records it in layerpack.state.json. Builds only when the zip's bytes \
+        are needed. AWS settings come from the environment and ~/.aws as the AWS SDKs read them. With \
+        GITHUB_OUTPUT set, appends the outputs. A failed target makes the exit status 2.
         """)
 
     @OptionGroup var options: LayerOptions
