@@ -27,29 +27,45 @@ struct Publish: ParsableCommand {
     @Flag(help: "Print the decision and its reason; change nothing anywhere.")
     var dryRun = false
 
+    func validate() throws {
+        if options.all && output != nil { throw ValidationError("--all and --output cannot be used together: each layer publishes its own `filename`.") }
+    }
+
     func run() throws {
-        try reportingErrors {
-            let config = try LayerConfig.load(path: options.config)
-            let aws = try AWSConfiguration.resolve(profile: profile)
+        // With --all, GITHUB_OUTPUT gets every layer's targets at the end, in one `targets` line.
+        var everyTarget: [[String: JSONValue]] = []
+        defer {
+            if options.all && !dryRun && !everyTarget.isEmpty {
+                try? GitHubOutput.append([("published", String(everyTarget.contains { $0["published"] == .bool(true) })),
+                                          ("targets", (try? Console.jsonLine(everyTarget)) ?? "[]")])
+            }
+        }
+        // Resolved once, after the first config is read, so a bad config is reported first.
+        var resolved: AWSConfiguration?
+        try options.forEachLayer { path in
+            let config = try LayerConfig.load(path: path)
+            let aws = try resolved ?? AWSConfiguration.resolve(profile: profile)
+            resolved = aws
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
             for result in report.targets { for diagnostic in result.diagnostics { Console.report(diagnostic) } }
-            let objects = report.targets.map { jsonObject(report, $0) }
-            if options.json {
-                if objects.count == 1 { try Console.json(objects[0]) } else { try Console.json(["targets": objects]) }
-            } else {
+            var objects = report.targets.map { jsonObject(report, $0) }
+            if options.all { for index in objects.indices { objects[index]["config"] = .string(path) } }
+            everyTarget += objects
+            if !options.json {
                 for result in report.targets {
                     if report.targets.count > 1 { Console.result("# \(result.target)") }
                     for (name, value) in report.outputs(of: result) { if let value { Console.result("\(name): \(value)") } }
                 }
             }
-            if !dryRun {
+            if !dryRun && !options.all {
                 let outputs = report.targets.count == 1
                     ? report.outputs(of: report.targets[0])
                     : [("published", String(report.targets.contains(where: \.published))), ("targets", try Console.jsonLine(objects))]
                 try GitHubOutput.append(outputs)
             }
-            if report.failed { throw ExitCode(2) }
+            let json = options.json ? try objects.count == 1 ? Console.jsonLine(objects[0]) : Console.jsonLine(["targets": objects]) : nil
+            return LayerRun(json: json, status: report.failed ? 2 : 0)
         }
     }
 
@@ -80,9 +96,13 @@ struct Import: ParsableCommand {
     @Option(help: "The AWS profile (default: AWS_PROFILE, else `default`).")
     var profile: String?
 
+    func validate() throws {
+        if options.all { throw ValidationError("import adopts one version into one config: use --config instead of --all.") }
+    }
+
     func run() throws {
         try reportingErrors {
-            let config = try LayerConfig.load(path: options.config)
+            let config = try LayerConfig.load(path: options.config ?? LayerConfig.defaultFileName)
             let version = try LayerImport.run(arn: arn, config: config, aws: try AWSConfiguration.resolve(profile: profile))
             Console.progress("Imported version \(version.version) of \(config.layerName) into \(Console.display(PublishState.path(for: config))).")
             if options.json {
@@ -97,7 +117,7 @@ struct Import: ParsableCommand {
 }
 
 /// A JSON value for objects whose fields mix types.
-enum JSONValue: Encodable {
+enum JSONValue: Encodable, Equatable {
     case string(String), int(Int), bool(Bool), null
     case object([String: JSONValue])
 

@@ -58,7 +58,12 @@ public struct LayerConfig: Sendable {
     public var stateDirectory: String { URL(fileURLWithPath: directory).appendingPathComponent(".layerpack").path }
 
     /// What each source file's `lstat` said when it was last hashed, so unchanged files are not hashed again.
-    public var statCachePath: String { stateDirectory + "/stat-cache" }
+    /// Each config has its own (`layerpack.yml`: `stat-cache`; `other.yml`: `other.stat-cache`), so two
+    /// configs in one folder do not undo each other's.
+    public var statCachePath: String {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        return stateDirectory + "/" + (name == LayerConfig.defaultFileName ? "stat-cache" : URL(fileURLWithPath: name).deletingPathExtension().lastPathComponent + ".stat-cache")
+    }
 
     /// `path` relative to the config's folder when it is inside it, for messages.
     public func relativePath(_ path: String) -> String {
