@@ -77,7 +77,10 @@ struct Publish: ParsableCommand {
         object["action"] = result.action.map { .string($0.rawValue) } ?? .null
         if let version = result.layerVersion { object["version"] = .int(version.version) }
         if let size = result.layerVersion?.content?.codeSize { object["source_code_size"] = .int(size) }
-        object["deleted_version"] = result.deletedVersion.map(JSONValue.int) ?? .null
+        object["deleted_version"] = result.deletedVersions.first.map(JSONValue.int) ?? .null
+        object["deleted_versions"] = .array(result.deletedVersions.map(JSONValue.int))
+        object["permissions_added"] = .array(result.permissionsAdded.map(JSONValue.string))
+        object["permissions_removed"] = .array(result.permissionsRemoved.map(JSONValue.string))
         if let error = result.diagnostics.first(where: { $0.severity == .error }) { object["error"] = .string(error.message) }
         return object
     }
@@ -120,6 +123,7 @@ struct Import: ParsableCommand {
 enum JSONValue: Encodable, Equatable {
     case string(String), int(Int), bool(Bool), null
     case object([String: JSONValue])
+    case array([JSONValue])
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -129,6 +133,7 @@ enum JSONValue: Encodable, Equatable {
         case .bool(let value): try container.encode(value)
         case .null: try container.encodeNil()
         case .object(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
         }
     }
 }

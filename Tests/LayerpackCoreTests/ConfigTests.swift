@@ -164,6 +164,23 @@ import Testing
         #expect(config.s3Bucket(in: "eu-west-1") == "artifacts-eu-west-1")
     }
 
+    @Test func permissionsAndKeep() throws {
+        expectError("layerpack.yml:4:", "`keep` and `skip_destroy: true` cannot be used together") {
+            _ = try load("layer_name: a\nlayout: python\nskip_destroy: true\nkeep: 2\nsources: [src]\n")
+        }
+        expectError("`keep` must be a whole number from 1") { _ = try load("layer_name: a\nlayout: python\nkeep: 0\nsources: [src]\n") }
+        expectError("layerpack.yml:4:", "`o-short` is not a valid `organization_id`", "10 to 32") {
+            _ = try load("layer_name: a\nlayout: python\npermissions:\n  - {principal: \"*\", organization_id: o-short}\nsources: [src]\n")
+        }
+        expectError("only with `principal: \"*\"`") {
+            _ = try load("layer_name: a\nlayout: python\npermissions: [{principal: \"111122223333\", organization_id: o-abc123def4}]\nsources: [src]\n")
+        }
+        expectError("`12345` is not a valid `principal`") { _ = try load("layer_name: a\nlayout: python\npermissions: [{principal: \"12345\"}]\nsources: [src]\n") }
+        let config = try load("layer_name: a\nlayout: python\nkeep: 3\npermissions: [{principal: \"*\"}, {principal: \"*\"}]\nsources: [src]\n")
+        #expect(config.keep == 3 && config.permissions == [LayerPermission(principal: "*")])
+        #expect(config.permissions?[0].statementID.hasPrefix("layerpack-") == true && config.permissions?[0].statementID.count == 22)
+    }
+
     @Test func parsingTouchesNoDiskAndSourcesAreCheckedApart() throws {
         let config = try LayerConfig.parse("layer_name: a\nlayout: python\nsources: [not-yet]\n", file: "layerpack.yml", directory: "/nonexistent")
         #expect(config.sources.map(\.resolvedPath) == ["/nonexistent/not-yet"])

@@ -15,8 +15,11 @@ public struct TargetResult: Sendable {
     /// would publish, and when the target failed.
     public let layerVersion: LayerVersion?
     public let s3: S3Location?
-    /// The replaced version deleted (unless `skip_destroy`).
-    public let deletedVersion: Int?
+    /// Versions deleted: the replaced one (unless `skip_destroy`), or those beyond `keep`.
+    public let deletedVersions: [Int]
+    /// Statements added to and removed from the managed version's policy.
+    public let permissionsAdded: [String]
+    public let permissionsRemoved: [String]
     /// Warnings, and the error when the target failed.
     public let diagnostics: [Diagnostic]
 
@@ -205,6 +208,11 @@ public struct Publisher: Sendable {
                 observation.newestRun.append(version)
             }
         }
+        if config.permissions != nil {
+            for version in Set([observation.recordedVersion?.version, observation.newestRun.last?.version].compactMap { $0 }) {
+                observation.policies[String(version)] = try lambda.layerVersionPolicyStatementIDs(layerName: config.layerName, version: version)
+            }
+        }
         if let bucket = config.s3Bucket(in: target.region), artifact.filename != nil {
             let key = config.s3Key ?? PublishPlanner.defaultS3Key(config: config, hash: artifact.sourceCodeHash)
             observation.objectHash = try S3Client(configuration: aws).headObject(bucket: bucket, key: key)?.metadata[Publisher.hashMetadataKey]
@@ -222,24 +230,19 @@ public struct Publisher: Sendable {
 
     func apply(_ plan: TargetPlan, artifact: PlannedArtifact, zip: ZipOnDemand, state: StateStore) throws -> TargetResult {
         let lambda = LambdaClient(configuration: configuration(for: plan.target))
+        let managed: LayerVersion
+        var uploaded: S3Location?
         switch plan.action {
         case .unchanged:
-            let version = plan.version!
+            managed = plan.version!
+            uploaded = plan.s3
             options.progress("\(plan.target): unchanged: \(plan.reason).")
-            try state.record(version, hash: artifact.sourceCodeHash, s3: plan.s3)
-            return TargetResult(target: plan.target, action: .unchanged, published: false, reason: plan.reason, layerVersion: version,
-                                s3: plan.s3, deletedVersion: nil, diagnostics: [])
         case .adopt:
-            let version = plan.version!
+            managed = plan.version!
             options.progress("\(plan.target): already published: \(plan.reason).")
-            let retired = retire(plan.replacedVersion, keeping: version, target: plan.target, lambda: lambda)
-            try state.record(version, hash: artifact.sourceCodeHash, s3: nil)
-            return TargetResult(target: plan.target, action: .adopt, published: false, reason: plan.reason, layerVersion: version,
-                                s3: nil, deletedVersion: retired.deleted, diagnostics: retired.warnings)
         case .publish:
             options.progress("\(plan.target): publishing a new version: \(plan.reason).")
             let content: PublishLayerVersionRequest.Content
-            var uploaded: S3Location?
             if let location = plan.s3 {
                 let objectVersion = plan.upload ? try upload(try zip.path(), to: location, hash: artifact.sourceCodeHash, target: plan.target)
                                                 : try existingObjectVersion(location, hash: artifact.sourceCodeHash, target: plan.target)
@@ -254,14 +257,40 @@ public struct Publisher: Sendable {
             let request = PublishLayerVersionRequest(
                 layerName: config.layerName, content: content, description: config.description, licenseInfo: config.licenseInfo,
                 compatibleRuntimes: config.compatibleRuntimes, compatibleArchitectures: config.compatibleArchitectures)
-            let published = try keepingLowestDuplicate(
+            managed = try keepingLowestDuplicate(
                 try publishOnce(request, lambda: lambda, hash: artifact.sourceCodeHash, after: plan.newestVersion ?? 0),
                 hash: artifact.sourceCodeHash, lambda: lambda, target: plan.target)
-            options.progress("\(plan.target): published \(published.layerVersionArn).")
-            let retired = retire(plan.replacedVersion, keeping: published, target: plan.target, lambda: lambda)
-            try state.record(published, hash: artifact.sourceCodeHash, s3: uploaded)
-            return TargetResult(target: plan.target, action: .publish, published: true, reason: plan.reason, layerVersion: published,
-                                s3: uploaded, deletedVersion: retired.deleted, diagnostics: retired.warnings)
+            options.progress("\(plan.target): published \(managed.layerVersionArn).")
+        }
+        try reconcilePermissions(plan, on: managed, lambda: lambda)
+        let deleted = delete(plan.deleteVersions, keeping: managed, target: plan.target, lambda: lambda)
+        try state.record(managed, hash: artifact.sourceCodeHash, s3: uploaded)
+        return TargetResult(target: plan.target, action: plan.action, published: plan.action == .publish, reason: plan.reason,
+                            layerVersion: managed, s3: uploaded, deletedVersions: deleted.versions,
+                            permissionsAdded: plan.addPermissions.map(\.statementID), permissionsRemoved: plan.removeStatements,
+                            diagnostics: deleted.warnings)
+    }
+
+    /// Gives the managed version exactly the configured statements. A new version has none, and when
+    /// publishing kept an older duplicate instead, its policy is read again rather than assumed.
+    func reconcilePermissions(_ plan: TargetPlan, on managed: LayerVersion, lambda: LambdaClient) throws {
+        guard let wanted = config.permissions else { return }
+        var add = plan.addPermissions
+        var remove = plan.removeStatements
+        if plan.action == .publish {
+            let present = Set(try lambda.layerVersionPolicyStatementIDs(layerName: config.layerName, version: managed.version)
+                .filter { $0.hasPrefix(LayerPermission.statementPrefix) })
+            add = wanted.filter { !present.contains($0.statementID) }
+            remove = present.subtracting(wanted.map(\.statementID)).sorted()
+        }
+        for permission in add {
+            options.progress("\(plan.target): letting \(permission.summary) use version \(managed.version) (`\(permission.statementID)`).")
+            try lambda.addLayerVersionPermission(layerName: config.layerName, version: managed.version, statementID: permission.statementID,
+                                                 principal: permission.principal, organizationID: permission.organizationID)
+        }
+        for statement in remove {
+            options.progress("\(plan.target): removing the statement `\(statement)` from version \(managed.version).")
+            try lambda.removeLayerVersionPermission(layerName: config.layerName, version: managed.version, statementID: statement)
         }
     }
 
@@ -269,25 +298,30 @@ public struct Publisher: Sendable {
         let prefix = plan.action == .publish ? "would publish: " : plan.action == .adopt ? "would adopt: " : ""
         options.progress("\(plan.target): \(prefix.isEmpty ? "unchanged: " : prefix)\(plan.reason).")
         return TargetResult(target: plan.target, action: plan.action, published: false, reason: prefix + plan.reason,
-                            layerVersion: plan.version, s3: plan.s3, deletedVersion: nil, diagnostics: [])
+                            layerVersion: plan.version, s3: plan.s3, deletedVersions: [], permissionsAdded: [], permissionsRemoved: [],
+                            diagnostics: [])
     }
 
     func failure(_ target: PublishTarget, _ error: any Error, action: TargetPlan.Action?) -> TargetResult {
-        TargetResult(target: target, action: action, published: false, reason: "failed", layerVersion: nil, s3: nil, deletedVersion: nil,
-                     diagnostics: [Diagnostic(.error, "\(error)", at: .target(target))])
+        TargetResult(target: target, action: action, published: false, reason: "failed", layerVersion: nil, s3: nil, deletedVersions: [],
+                     permissionsAdded: [], permissionsRemoved: [], diagnostics: [Diagnostic(.error, "\(error)", at: .target(target))])
     }
 
-    /// Deletes the version `kept` replaces, unless `skip_destroy`. A failure is a warning: the kept
-    /// version is already in place and about to be recorded.
-    func retire(_ replaced: Int?, keeping kept: LayerVersion, target: PublishTarget, lambda: LambdaClient) -> (deleted: Int?, warnings: [Diagnostic]) {
-        guard let replaced, replaced != kept.version, !config.skipDestroy else { return (nil, []) }
-        do {
-            try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced)
-            options.progress("\(target): deleted the replaced version \(replaced) (set `skip_destroy: true` to keep old versions).")
-            return (replaced, [])
-        } catch {
-            return (nil, [Diagnostic(.warning, "Version \(kept.version) is in place, but deleting the replaced version \(replaced) failed: \(error)", at: .target(target))])
+    /// Deletes the planned versions, never the managed one. A failure is a warning: the managed version
+    /// is already in place and about to be recorded.
+    func delete(_ versions: [Int], keeping managed: LayerVersion, target: PublishTarget, lambda: LambdaClient) -> (versions: [Int], warnings: [Diagnostic]) {
+        var deleted: [Int] = []
+        var warnings: [Diagnostic] = []
+        for version in versions where version != managed.version {
+            do {
+                try lambda.deleteLayerVersion(layerName: config.layerName, version: version)
+                deleted.append(version)
+                options.progress("\(target): deleted version \(version)\(config.keep.map { " (`keep: \($0)`)" } ?? " (set `skip_destroy: true` to keep replaced versions)").")
+            } catch {
+                warnings.append(Diagnostic(.warning, "Version \(managed.version) is in place, but deleting version \(version) failed: \(error)", at: .target(target)))
+            }
         }
+        return (deleted, warnings)
     }
 
     // MARK: - S3
