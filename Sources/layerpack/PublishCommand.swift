@@ -11,7 +11,7 @@ struct Publish: ParsableCommand {
         the version in layerpack.state.json (else the newest published), publishes only on a difference, \
         deletes the replaced version unless `skip_destroy: true`, and records the new one. AWS settings come \
         from the environment and ~/.aws as the AWS SDKs read them. With GITHUB_OUTPUT set, appends \
-        name=value lines for the outputs.
+        the outputs to that file (checked before anything is published) in the runner's format.
         """)
 
     @OptionGroup var options: LayerOptions
@@ -30,6 +30,7 @@ struct Publish: ParsableCommand {
         try reportingErrors {
             let config = try LayerConfig.load(path: options.config)
             let aws = try AWSConfiguration.resolve(profile: profile)
+            let gitHubOutput = dryRun ? nil : try GitHubOutputFile.fromEnvironment()
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
             for warning in report.warnings { Console.progress("warning: \(warning)") }
@@ -44,7 +45,7 @@ struct Publish: ParsableCommand {
             } else {
                 for (name, value) in report.outputs { if let value { Console.result("\(name): \(value)") } }
             }
-            if !dryRun { try GitHubOutput.append(report.outputs) }
+            try gitHubOutput?.append(report.outputs)
         }
     }
 }
@@ -90,19 +91,5 @@ enum JSONValue: Encodable {
         case .bool(let value): try container.encode(value)
         case .null: try container.encodeNil()
         }
-    }
-}
-
-/// GitHub Actions step outputs: `name=value` lines appended to the file `GITHUB_OUTPUT` names.
-enum GitHubOutput {
-    static func append(_ outputs: [(String, String?)]) throws {
-        guard let path = ProcessInfo.processInfo.environment["GITHUB_OUTPUT"], !path.isEmpty else { return }
-        let lines = outputs.map { "\($0.0)=\($0.1 ?? "")\n" }.joined()
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw BuildError.cannotWrite(path: path, reason: "GITHUB_OUTPUT names a file that cannot be opened for appending")
-        }
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(lines.utf8))
     }
 }
