@@ -15,6 +15,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case sourceMissing(file: String, line: Int, path: String, resolved: String)
     case layoutNeeded(file: String, reason: String, accepted: [String])
     case destinationNeeded(file: String, line: Int, path: String, reason: String)
+    case anchorOrAlias(file: String, line: Int)
 
     public var description: String {
         switch self {
@@ -47,6 +48,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
             return "\(file): error: \(reason) Set `layout:` to one of \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
         case .destinationNeeded(let file, let line, let path, let reason):
             return "\(file):\(line): error: The source `\(path)` needs a `to:` destination: \(reason)"
+        case .anchorOrAlias(let file, let line):
+            return "\(file):\(line): error: YAML anchors and aliases (`&name`, `*name`) are not accepted in a layerpack config: a few lines of them can expand past any memory. Write the values out; an `&` or `*` that starts a word in a value can be written in double quotes as `\\x26` or `\\x2a`."
         }
     }
 }
