@@ -9,11 +9,21 @@ APT_PACKAGES := pkg-config libzip-dev libssl-dev libcurl4-openssl-dev libdeflate
 VENV := .venv
 PYTHON := $(VENV)/bin/python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# `make fuzz`: seconds per target, and the targets (Fuzz/Sources/layerpack-fuzz); seeds in Fuzz/seeds/TARGET.
+FUZZ_SECONDS ?= 60
+# `make sanitize`: the tests it runs (the config, build, publish and command-line suites).
+SANITIZE_TESTS ?= LayerpackCoreTests|LayerpackCLITests
+FUZZ_TARGETS ?= config lock stat-cache entry-cache
+FUZZ_BUILD := $(CURDIR)/.build-fuzz
+# Every Swift and C target gets ASan and libFuzzer's coverage; only layerpack-fuzz links libFuzzer (from the toolchain's compiler-rt).
+FUZZ_FLAGS := -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xswiftc -enable-testing \
+	-Xcc -fsanitize=address -Xcc -fsanitize-coverage=inline-8bit-counters,pc-table,trace-cmp \
+	-Xlinker -L$(firstword $(wildcard $(dir $(realpath $(shell command -v swiftc)))../lib/clang/*/lib/linux))
 
-.PHONY: help deps build test demo bench install clean
+.PHONY: help deps build test fuzz sanitize demo bench install clean
 
 help: ## Show this list.
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 deps: ## Install the Debian packages and the Python test server (moto_server) if missing.
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -31,6 +41,23 @@ test: deps ## Run every test: unit, interop (unzip, zipinfo, Python) and integra
 	swift build --build-tests
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) swift test --skip-build --disable-xctest
 
+fuzz: deps ## Fuzz the config, lock, stat-cache and entry-cache readers (libFuzzer, ASan), FUZZ_SECONDS=60 each.
+	swift build --package-path Fuzz --scratch-path $(FUZZ_BUILD) -c release $(FUZZ_FLAGS)
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$target $(FUZZ_BUILD)/crashes; \
+		echo "== $$target: $(FUZZ_SECONDS) s (new inputs in $(FUZZ_BUILD)/corpus/$$target, crashes in $(FUZZ_BUILD)/crashes)"; \
+		$(FUZZ_BUILD)/release/layerpack-fuzz $$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/crashes/$$target- $(FUZZ_BUILD)/corpus/$$target Fuzz/seeds/$$target || exit 1; \
+	done
+
+sanitize: deps ## Run the config, build and publish tests under AddressSanitizer, then ThreadSanitizer.
+	swift build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) \
+		swift test --skip-build --sanitize=address --scratch-path .build-asan --disable-xctest --filter '$(SANITIZE_TESTS)'
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) \
+		swift test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-xctest --filter '$(SANITIZE_TESTS)'
+
 demo: build ## Pack the example layer in Fixtures/ and publish it to a local moto_server.
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) scripts/demo.sh .build/release/layerpack
 
@@ -42,4 +69,4 @@ install: build ## Install layerpack into $(PREFIX)/bin.
 	install -m 0755 .build/release/layerpack $(DESTDIR)$(PREFIX)/bin/layerpack
 
 clean: ## Remove build output, the test server's environment and the example's output.
-	rm -rf .build $(VENV) Fixtures/*/dist
+	rm -rf .build .build-fuzz .build-asan .build-tsan $(VENV) Fixtures/*/dist
