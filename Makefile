@@ -11,14 +11,14 @@ PYTHON := $(VENV)/bin/python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # `make fuzz`: seconds per target, and the targets (Fuzz/Sources/layerpack-fuzz); seeds in Fuzz/seeds/TARGET.
 FUZZ_SECONDS ?= 60
-# `make sanitize`: the tests it runs (the config, build, publish and command-line suites).
-SANITIZE_TESTS ?= LayerpackCoreTests|LayerpackCLITests
 FUZZ_TARGETS ?= config lock stat-cache entry-cache
 FUZZ_BUILD := $(CURDIR)/.build-fuzz
 # Every Swift and C target gets ASan and libFuzzer's coverage; only layerpack-fuzz links libFuzzer (from the toolchain's compiler-rt).
-FUZZ_FLAGS := -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xswiftc -enable-testing \
+FUZZ_FLAGS = -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xswiftc -enable-testing \
 	-Xcc -fsanitize=address -Xcc -fsanitize-coverage=inline-8bit-counters,pc-table,trace-cmp \
 	-Xlinker -L$(firstword $(wildcard $(dir $(realpath $(shell command -v swiftc)))../lib/clang/*/lib/linux))
+# `make sanitize`: the tests it runs (the config, build, publish and command-line suites).
+SANITIZE_TESTS ?= LayerpackCoreTests|LayerpackCLITests
 
 .PHONY: help deps build test fuzz sanitize demo bench install clean
 

@@ -17,6 +17,7 @@ enum LayerpackFuzz {
             exit(64)
         }
         selectedTarget = target
+        atexit { for folder in temporaryFolders { try? FileManager.default.removeItem(atPath: folder) } }
         arguments.remove(at: 1)
         var argc = Int32(arguments.count)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
@@ -85,7 +86,7 @@ enum LayerpackFuzz {
         let path = cache.path(for: digest)
         let trailer = bytes.withUnsafeBytes { crc32($0) }
         for file in [bytes, bytes + withUnsafeBytes(of: trailer.littleEndian, Array.init)] {
-            FileManager.default.createFile(atPath: path, contents: Data(file))
+            try! Data(file).write(to: URL(fileURLWithPath: path))
             if let payload = cache.payload(for: digest, size: size) {
                 precondition(payload.bytes.count == file.count - 68 && payload.uncompressedSize == Int(size) && payload.contentDigest == digest,
                              "an entry was accepted that does not match its header")
@@ -96,11 +97,18 @@ enum LayerpackFuzz {
 
     static let entryCacheFolder = temporaryFolder()
 
+    /// A new folder, in memory where the system has one: the entry-cache target writes a file per input,
+    /// which on a busy disk took 100 times as long.
     static func temporaryFolder() -> String {
-        var template = Array((NSTemporaryDirectory() + "/layerpack-fuzz-XXXXXX").utf8CString)
-        return String(cString: mkdtemp(&template)!)
+        let parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NSTemporaryDirectory()
+        var template = Array((parent + "/layerpack-fuzz-XXXXXX").utf8CString)
+        let folder = String(cString: mkdtemp(&template)!)
+        temporaryFolders.append(folder)
+        return folder
     }
 }
 
 /// The target libFuzzer calls; set once before it starts.
 nonisolated(unsafe) private var selectedTarget: (([UInt8]) -> Void)?
+/// The folders the targets made, removed when libFuzzer exits.
+nonisolated(unsafe) private var temporaryFolders: [String] = []
