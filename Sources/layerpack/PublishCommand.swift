@@ -12,7 +12,8 @@ struct Publish: ParsableCommand {
         when set, publishes only on a difference from the recorded version, deletes the replaced version \
         unless `skip_destroy: true`, and records it in layerpack.state.json. Builds only when the zip's bytes \
         are needed. AWS settings come from the environment and ~/.aws as the AWS SDKs read them. With \
-        GITHUB_OUTPUT set, appends the outputs. A failed target makes the exit status 2.
+        GITHUB_OUTPUT set, appends the outputs in the runner's format (the file is checked before anything is \
+        published). A failed target makes the exit status 2.
         """)
 
     @OptionGroup var options: LayerOptions
@@ -32,12 +33,18 @@ struct Publish: ParsableCommand {
     }
 
     func run() throws {
-        // With --all, GITHUB_OUTPUT gets every layer's targets at the end, in one `targets` line.
+        // GITHUB_OUTPUT is opened before anything remote changes; with --all it gets every layer's
+        // targets at the end, in one `targets` line.
+        let gitHubOutput = dryRun ? nil : try reportingErrors { try GitHubOutputFile.fromEnvironment() }
         var everyTarget: [[String: JSONValue]] = []
         defer {
-            if options.all && !dryRun && !everyTarget.isEmpty {
-                try? GitHubOutput.append([("published", String(everyTarget.contains { $0["published"] == .bool(true) })),
-                                          ("targets", (try? Console.jsonLine(everyTarget)) ?? "[]")])
+            if options.all, let gitHubOutput, !everyTarget.isEmpty {
+                do {
+                    try gitHubOutput.append([("published", String(everyTarget.contains { $0["published"] == .bool(true) })),
+                                             ("targets", try Console.jsonLine(everyTarget))])
+                } catch {
+                    Console.report(Diagnostic(error: error))
+                }
             }
         }
         // Resolved once, after the first config is read, so a bad config is reported first.
@@ -58,11 +65,11 @@ struct Publish: ParsableCommand {
                     for (name, value) in report.outputs(of: result) { if let value { Console.result("\(name): \(value)") } }
                 }
             }
-            if !dryRun && !options.all {
+            if let gitHubOutput, !options.all {
                 let outputs = report.targets.count == 1
                     ? report.outputs(of: report.targets[0])
                     : [("published", String(report.targets.contains(where: \.published))), ("targets", try Console.jsonLine(objects))]
-                try GitHubOutput.append(outputs)
+                try gitHubOutput.append(outputs)
             }
             let json = options.json ? try objects.count == 1 ? Console.jsonLine(objects[0]) : Console.jsonLine(["targets": objects]) : nil
             return LayerRun(json: json, status: report.failed ? 2 : 0)
@@ -135,19 +142,5 @@ enum JSONValue: Encodable, Equatable {
         case .object(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         }
-    }
-}
-
-/// GitHub Actions step outputs: `name=value` lines appended to the file `GITHUB_OUTPUT` names.
-enum GitHubOutput {
-    static func append(_ outputs: [(String, String?)]) throws {
-        guard let path = ProcessInfo.processInfo.environment["GITHUB_OUTPUT"], !path.isEmpty else { return }
-        let lines = outputs.map { "\($0.0)=\($0.1 ?? "")\n" }.joined()
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw BuildError.cannotWrite(path: path, reason: "GITHUB_OUTPUT names a file that cannot be opened for appending")
-        }
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(lines.utf8))
     }
 }

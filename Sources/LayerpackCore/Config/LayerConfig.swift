@@ -145,6 +145,7 @@ private struct Reader {
 
     init(text: String, file: String) throws {
         self.file = file
+        if let line = Reader.lineOfAnchorOrAlias(in: text) { throw ConfigError.anchorOrAlias(file: file, line: line) }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let error as YamlError {
             throw Reader.syntaxError(error, file: file, text: text)
@@ -165,6 +166,26 @@ private struct Reader {
     }
 
     static func line(of node: Node) -> Int { node.mark?.line ?? 1 }
+
+    /// The line of the first YAML anchor (`&name`) or alias (`*name`) that `text` may hold, when it holds
+    /// both kinds: a few nested aliases of one anchor make a tree of billions of nodes, which Yams hashes
+    /// whole when one is a mapping key. Looks where a node can start (after a line's indentation, a space,
+    /// `[`, `{`, `,` or `:`), outside whole-line comments; so it never misses one, and text in a value
+    /// such as `R&D` or `"*.md"` does not count.
+    static func lineOfAnchorOrAlias(in text: String) -> Int? {
+        var anchorLine: Int?, aliasLine: Int?
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let characters = Array(line.drop { $0 == " " || $0 == "\t" })
+            if characters.first == "#" { continue }
+            for (position, character) in characters.enumerated() where character == "&" || character == "*" {
+                let before = position == 0 ? " " : characters[position - 1]
+                guard position + 1 < characters.count, " \t\r[{,:".contains(before), !" \t\r,[]{}".contains(characters[position + 1]) else { continue }
+                if character == "&" { anchorLine = anchorLine ?? index + 1 } else { aliasLine = aliasLine ?? index + 1 }
+            }
+        }
+        guard let anchorLine, let aliasLine else { return nil }
+        return min(anchorLine, aliasLine)
+    }
 
     static func syntaxError(_ error: YamlError, file: String, text: String) -> ConfigError {
         switch error {

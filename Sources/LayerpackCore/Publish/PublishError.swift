@@ -8,6 +8,8 @@ public enum PublishError: Error, CustomStringConvertible, Equatable, DiagnosticC
     case layerVersionNotFound(arn: String)
     case accountMismatch(arn: String, arnAccount: String, credentialsAccount: String)
     case publishNotConfirmed(layerName: String, attempts: Int, lastError: String)
+    case gitHubOutputNotWritable(path: String, reason: String)
+    case gitHubOutputWriteFailed(path: String, reason: String)
 
     public var description: String { diagnostic.description }
 
@@ -35,6 +37,10 @@ public enum PublishError: Error, CustomStringConvertible, Equatable, DiagnosticC
             return "`\(arn)` is in the account `\(arnAccount)`, but the AWS credentials are for the account `\(credentialsAccount)`. Import with credentials for `\(arnAccount)`."
         case .publishNotConfirmed(let layerName, let attempts, let lastError):
             return "Publishing a new version of `\(layerName)` failed \(attempts) times and no matching version was found afterwards. The last error: \(lastError)"
+        case .gitHubOutputNotWritable(let path, let reason):
+            return "Cannot append the step outputs to `\(path)`, the file GITHUB_OUTPUT names: \(reason). Nothing was published. Set GITHUB_OUTPUT to a file that can be appended to, or leave it unset."
+        case .gitHubOutputWriteFailed(let path, let reason):
+            return "Could not append the step outputs to `\(path)`, the file GITHUB_OUTPUT names: \(reason). The results above stand; only the step outputs are missing or incomplete."
         }
     }
 }
