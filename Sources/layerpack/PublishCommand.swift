@@ -55,29 +55,42 @@ struct Publish: ParsableCommand {
             resolved = aws
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
-            for result in report.targets { for diagnostic in result.diagnostics { Console.report(diagnostic) } }
-            var objects = report.targets.map { jsonObject(report, $0) }
-            if options.all { for index in objects.indices { objects[index]["config"] = .string(path) } }
+            let objects = ReportOutput.present(report, json: options.json, config: options.all ? path : nil)
             everyTarget += objects
-            if !options.json {
-                for result in report.targets {
-                    if report.targets.count > 1 { Console.result("# \(result.target)") }
-                    for (name, value) in report.outputs(of: result) { if let value { Console.result("\(name): \(value)") } }
-                }
-            }
-            if let gitHubOutput, !options.all {
-                let outputs = report.targets.count == 1
-                    ? report.outputs(of: report.targets[0])
-                    : [("published", String(report.targets.contains(where: \.published))), ("targets", try Console.jsonLine(objects))]
-                try gitHubOutput.append(outputs)
-            }
+            if let gitHubOutput, !options.all { try ReportOutput.append(report, objects: objects, to: gitHubOutput) }
             let json = options.json ? try objects.count == 1 ? Console.jsonLine(objects[0]) : Console.jsonLine(["targets": objects]) : nil
             return LayerRun(json: json, status: report.failed ? 2 : 0)
         }
     }
+}
+
+/// How `publish` and `apply` show a report: diagnostics on stderr, `name: value` lines or JSON objects
+/// on stdout, and the step outputs for GitHub Actions.
+enum ReportOutput {
+    /// Prints the diagnostics and, unless `json`, the outputs; returns one JSON object per target.
+    static func present(_ report: PublishReport, json: Bool, config: String?) -> [[String: JSONValue]] {
+        for result in report.targets { for diagnostic in result.diagnostics { Console.report(diagnostic) } }
+        var objects = report.targets.map { jsonObject(report, $0) }
+        if let config { for index in objects.indices { objects[index]["config"] = .string(config) } }
+        if !json {
+            for result in report.targets {
+                if report.targets.count > 1 { Console.result("# \(result.target)") }
+                for (name, value) in report.outputs(of: result) { if let value { Console.result("\(name): \(value)") } }
+            }
+        }
+        return objects
+    }
+
+    /// One target's names as they are; several targets as `published` and a `targets` JSON line.
+    static func append(_ report: PublishReport, objects: [[String: JSONValue]], to file: GitHubOutputFile) throws {
+        let outputs = report.targets.count == 1
+            ? report.outputs(of: report.targets[0])
+            : [("published", String(report.targets.contains(where: \.published))), ("targets", try Console.jsonLine(objects))]
+        try file.append(outputs)
+    }
 
     /// One target's `--json` object: its outputs, with numbers and booleans as such.
-    func jsonObject(_ report: PublishReport, _ result: TargetResult) -> [String: JSONValue] {
+    static func jsonObject(_ report: PublishReport, _ result: TargetResult) -> [String: JSONValue] {
         var object = Dictionary(uniqueKeysWithValues: report.outputs(of: result).map { ($0.0, $0.1.map(JSONValue.string) ?? .null) })
         object["published"] = .bool(result.published)
         object["dry_run"] = .bool(report.dryRun)

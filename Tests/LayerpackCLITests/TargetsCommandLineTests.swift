@@ -54,3 +54,30 @@ import TestSupport
         #expect(outcome.stdout.contains("# \(name) in us-east-1") && outcome.stdout.contains("published: true"))
     }
 }
+
+@Suite struct PlanAndApplyCommandLine {
+    @Test func planWritesAFileApplyCarriesOut() throws {
+        let moto = try MotoServer.shared()
+        let layer = try FixtureCopy("python-layer")
+        let name = MotoServer.uniqueName("planned")
+        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
+        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let environment = moto.environment().compactMapValues { $0 }
+        try FileManager.default.createDirectory(atPath: layer.path + "/review", withIntermediateDirectories: true)
+
+        let plan = try layerpack(["plan", "-o", "review/plan.json"], in: layer.path, environment: environment)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("\(name) in us-east-1: publish: no version of `\(name)` is published yet"))
+        #expect(FileManager.default.fileExists(atPath: layer.path + "/review/plan.json"))
+
+        // Applied from another folder: the plan file is relative to the current one, the config is in the plan.
+        let apply = try layerpack(["apply", "plan.json"], in: layer.path + "/review", environment: environment)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(apply.stdout.contains("published: true") && apply.stdout.contains("version: 1"))
+
+        let again = try layerpack(["apply", "review/plan.json"], in: layer.path, environment: environment)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("Stale plan") && again.stderr.contains("version 1 was published since"), "\(again.stderr)")
+    }
+}

@@ -214,3 +214,43 @@ extension LayerVersion {
             && Set(compatibleArchitectures) == Set(other.compatibleArchitectures)
     }
 }
+
+/// What `layerpack plan -o FILE` writes and `layerpack apply FILE` reads: the plan, and the config it
+/// was made from (its path and SHA-256, so apply refuses a config that changed since).
+public struct PlanFile: Codable, Sendable {
+    public static let currentVersion = 1
+
+    public let planVersion: Int
+    /// The config's absolute path.
+    public let config: String
+    public let configSHA256: String
+    public let plan: PublishPlan
+
+    enum CodingKeys: String, CodingKey {
+        case planVersion = "plan_version", config, configSHA256 = "config_sha256", plan
+    }
+
+    init(config: LayerConfig, plan: PublishPlan) throws {
+        planVersion = PlanFile.currentVersion
+        self.config = URL(fileURLWithPath: config.directory).appendingPathComponent(URL(fileURLWithPath: config.file).lastPathComponent).path
+        configSHA256 = try FileIO.digestOfConfig(config)
+        self.plan = plan
+    }
+
+    public func write(to path: String) throws {
+        var data = try stableJSONEncoder.encode(self)
+        data.append(0x0a)
+        try FileIO.writeAtomically(data, to: path)
+    }
+
+    public static func read(from path: String) throws -> PlanFile {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw BuildError.unreadable(path: path, reason: "no such plan file; write one with `layerpack plan -o \(path)`")
+        }
+        guard let file = try? JSONDecoder().decode(PlanFile.self, from: data), file.planVersion == currentVersion else {
+            throw BuildError.unreadable(path: path, reason: "it is not a plan written by this layerpack's `layerpack plan -o`")
+        }
+        return file
+    }
+}

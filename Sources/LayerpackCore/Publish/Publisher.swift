@@ -104,41 +104,93 @@ public struct Publisher: Sendable {
     }
 
     public func run() throws -> PublishReport {
-        var zip = try prepareArtifact()
-        if config.s3Bucket == nil, let size = zip.artifact.sourceCodeSize, size > Publisher.directUploadLimit {
-            throw PublishError.directUploadTooLarge(filename: zip.artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
-        }
         // Runs on this machine publishing this layer from this folder take turns; across machines,
         // publishing converges through what Lambda holds (adopting, and keeping the lowest duplicate).
         let turn = options.dryRun ? nil : try PublishTurn(config: config, waiting: options.progress)
         defer { turn?.release() }
-        let state = StateStore(config: config, state: try PublishState.read(for: config))
+        let planned = try makePlan(zipNeeded: false)
+        return applyPlanned(planned)
+    }
 
+    /// A plan with what it was made from: the zip, the state, and each target's observation (or why
+    /// it could not be observed).
+    struct Planned {
+        let zip: ZipOnDemand
+        let state: StateStore
+        let observed: [Result<TargetObservation, any Error>]
+        let plan: PublishPlan
+    }
+
+    /// Observe and plan. The zip is built only when a version is published from its bytes, or when
+    /// `zipNeeded` (a plan file names a zip that must exist). Built here it may differ from the lock's
+    /// hash (another compressor version): then the plan is made again for it.
+    func makePlan(zipNeeded: Bool) throws -> Planned {
+        var zip = try prepareArtifact()
+        if config.s3Bucket == nil, let size = zip.artifact.sourceCodeSize, size > Publisher.directUploadLimit {
+            throw PublishError.directUploadTooLarge(filename: zip.artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
+        }
+        let state = StateStore(config: config, state: try PublishState.read(for: config))
         var observed = observe(artifact: zip.artifact, state: state.current)
         var plan = PublishPlanner.plan(config: config, artifact: zip.artifact, observations: observed.compactMap { try? $0.get() })
-        // The zip is built only now, and only when a version is published from its bytes. Built here it
-        // may differ from the lock's hash (another compressor version): then the plan is made again for it.
-        if plan.needsZip && !options.dryRun, let built = try zip.materialize(), built != zip.artifact {
+        if (plan.needsZip || zipNeeded) && !options.dryRun, let built = try zip.materialize(), built != zip.artifact {
             options.progress("The zip built here has the hash \(built.sourceCodeHash), not the lock's \(zip.artifact.sourceCodeHash); planning again for it.")
             zip = zip.replacing(built)
             observed = observe(artifact: built, state: state.current)
             plan = PublishPlanner.plan(config: config, artifact: built, observations: observed.compactMap { try? $0.get() })
         }
+        return Planned(zip: zip, state: state, observed: observed, plan: plan)
+    }
 
-        var planned = plan.targets.makeIterator()
-        let steps: [Result<TargetPlan, any Error>] = observed.map { observation in observation.map { _ in planned.next()! } }
+    /// Carries out the plan for every target that could be observed, in parallel (a dry run only reports it).
+    func applyPlanned(_ planned: Planned) -> PublishReport {
+        let plan = planned.plan
+        var targetPlans = plan.targets.makeIterator()
+        let steps: [Result<TargetPlan, any Error>] = planned.observed.map { observation in observation.map { _ in targetPlans.next()! } }
         let results = concurrentMap(zip: steps, targets) { step, target in
             switch step {
             case .failure(let error):
                 return failure(target, error, action: nil)
             case .success(let targetPlan):
                 if options.dryRun { return dryRunResult(targetPlan) }
-                do { return try apply(targetPlan, artifact: plan.artifact, zip: zip, state: state) } catch {
+                do { return try apply(targetPlan, artifact: plan.artifact, zip: planned.zip, state: planned.state) } catch {
                     return failure(targetPlan.target, error, action: targetPlan.action)
                 }
             }
         }
         return PublishReport(dryRun: options.dryRun, sourceCodeHash: plan.artifact.sourceCodeHash, filename: plan.artifact.filename, targets: results)
+    }
+
+    /// `layerpack plan`: builds (or reuses) the zip, observes every target and returns the plan to
+    /// review and later apply. A target that cannot be observed fails it: such a plan cannot be applied.
+    public func plan() throws -> PlanFile {
+        let planned = try makePlan(zipNeeded: true)
+        for case .failure(let error) in planned.observed { throw error }
+        return try PlanFile(config: config, plan: planned.plan)
+    }
+
+    /// `layerpack apply`: carries out exactly a plan made by `plan()`, refusing it when the config or
+    /// the zip changed since, or when a target's newest version is no longer the one the plan saw.
+    public func apply(_ file: PlanFile) throws -> PublishReport {
+        guard try FileIO.digestOfConfig(config) == file.configSHA256 else { throw PublishError.configChangedSincePlan(config: config.file) }
+        let plan = file.plan
+        if let zip = plan.artifact.filename, plan.targets.contains(where: { $0.action == .publish }) {
+            let now = FileManager.default.fileExists(atPath: zip) ? try SHA256.hash(fileAt: zip).base64 : nil
+            guard now == plan.artifact.sourceCodeHash else { throw PublishError.zipChangedSincePlan(zip: zip, planned: plan.artifact.sourceCodeHash, now: now) }
+        }
+        let turn = try PublishTurn(config: config, waiting: options.progress)
+        defer { turn.release() }
+        let state = StateStore(config: config, state: try PublishState.read(for: config))
+        let observed = observe(artifact: plan.artifact, state: state.current)
+        for (observation, targetPlan) in zip(observed, plan.targets) {
+            let now = try observation.get()
+            guard now.target.region == targetPlan.target.region else { throw PublishError.planTargetsDiffer(config: config.file) }
+            if now.versions.first != targetPlan.newestVersion {
+                throw PublishError.stalePlan(target: "\(targetPlan.target)", planned: targetPlan.newestVersion, now: now.versions.first)
+            }
+        }
+        guard observed.count == plan.targets.count else { throw PublishError.planTargetsDiffer(config: config.file) }
+        let zip = ZipOnDemand(artifact: plan.artifact, plan: nil, options: options, built: true)
+        return applyPlanned(Planned(zip: zip, state: state, observed: observed, plan: plan))
     }
 
     // MARK: - The zip
