@@ -15,7 +15,7 @@ struct Layerpack: ParsableCommand {
         2 an error (bad config, unreadable file, AWS error); 64 a usage error.
         """,
         version: "0.1.0",
-        subcommands: [Build.self, Hash.self, Check.self, Plan.self, Apply.self, Publish.self, Import.self, Init.self]
+        subcommands: [Build.self, Hash.self, Check.self, Diff.self, Plan.self, Apply.self, Publish.self, Import.self, Init.self]
     )
 }
 

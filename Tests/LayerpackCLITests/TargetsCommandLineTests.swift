@@ -81,3 +81,28 @@ import TestSupport
         #expect(again.stderr.contains("Stale plan") && again.stderr.contains("version 1 was published since"), "\(again.stderr)")
     }
 }
+
+@Suite struct DiffCommandLine {
+    @Test func diffExits0WhenEqualAnd1WhenTheSourcesDiffer() throws {
+        let moto = try MotoServer.shared()
+        let layer = try FixtureCopy("python-layer")
+        let name = MotoServer.uniqueName("diffcli")
+        let bucket = MotoServer.uniqueName("bucket")
+        try S3Client(configuration: try moto.configuration()).createBucket(bucket)
+        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)") + "s3_bucket: \(bucket)\n"
+        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let environment = moto.environment().compactMapValues { $0 }
+        #expect(try layerpack(["publish"], in: layer.path, environment: environment).status == 0)
+
+        let equal = try layerpack(["diff"], in: layer.path, environment: environment)
+        #expect(equal.status == 0, "\(equal.stderr)")
+        #expect(equal.stdout.hasPrefix("The sources match version 1"))
+
+        try Data("# changed\n".utf8).write(to: URL(fileURLWithPath: layer.path + "/site-packages/greeting/core.py"))
+        let differ = try layerpack(["diff", "--json"], in: layer.path, environment: environment)
+        #expect(differ.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(differ.stdout.utf8)) as? [String: Any])
+        #expect(object["changed"] as? [String] == ["python/greeting/core.py"] && object["equal"] as? Bool == false)
+    }
+}
