@@ -158,6 +158,18 @@ final class FixtureCopy {
     }
 }
 
+/// A copy of the python-layer fixture under a fresh layer name (`prefix-…`), with `filename` (as YAML)
+/// when given, and `extra` config lines appended.
+func renamedPythonLayer(_ prefix: String, filename: String? = nil, extra: String = "") throws -> (layer: FixtureCopy, name: String) {
+    let layer = try FixtureCopy("python-layer")
+    let name = MotoServer.uniqueName(prefix)
+    let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+        .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
+        .replacingOccurrences(of: "filename: dist/greeting-deps.zip", with: "filename: \(filename ?? "dist/greeting-deps.zip")")
+    try Data((config + extra).utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+    return (layer, name)
+}
+
 /// A shell command's standard output.
 private func layerpackShell(_ command: String, in folder: String) throws -> String {
     try runProcess("/bin/sh", ["-c", command], in: folder).stdout
@@ -230,15 +242,8 @@ private func layerpackShell(_ command: String, in folder: String) throws -> Stri
         #expect(!outcome.stderr.contains("endpoint-password-in-the-url"))
     }
 
-    /// A copy of the python-layer fixture under a fresh layer name, and with `filename` when given (as YAML).
     private func namedLayer(filename: String? = nil) throws -> (layer: FixtureCopy, name: String) {
-        let layer = try FixtureCopy("python-layer")
-        let name = MotoServer.uniqueName("cli")
-        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
-            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
-            .replacingOccurrences(of: "filename: dist/greeting-deps.zip", with: "filename: \(filename ?? "dist/greeting-deps.zip")")
-        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
-        return (layer, name)
+        try renamedPythonLayer("cli", filename: filename)
     }
 
     @Test func aFilenameWithNewlinesCannotSetOtherOutputs() throws {
