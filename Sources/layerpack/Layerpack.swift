@@ -11,25 +11,32 @@ struct Layerpack: ParsableCommand {
         abstract: "Package AWS Lambda layers into deterministic zips and publish them only when they change.",
         discussion: """
         Reads layerpack.yml (keys as Terraform's aws_lambda_layer_version, plus layout, sources, exclude, \
-        symlinks and compression_level). Exit status: 0 success; 1 `check` found the sources changed; \
+        symlinks and compression_level; `layerpack help config` lists them), from the current folder or the \
+        nearest parent folder that has one. Exit status: 0 success; 1 `check` found the sources changed; \
         2 an error (bad config, unreadable file, AWS error); 64 a usage error.
         """,
         version: "0.1.0",
-        subcommands: [Build.self, Hash.self, Check.self, Publish.self, Import.self, Init.self]
+        subcommands: [Build.self, Hash.self, Check.self, Publish.self, Import.self, Init.self, Schema.self, ConfigKeys.self]
     )
 }
 
 /// Options every layer command takes.
 struct LayerOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("config")], help: "The config file (default: ./layerpack.yml).")
-    var config: String = LayerConfig.defaultFileName
+    @Option(name: [.short, .customLong("config")],
+            help: "The config file (default: layerpack.yml in the current folder or the nearest parent that has one).")
+    var config: String?
 
     @Flag(help: "Print one JSON object on stdout instead of text.")
     var json = false
 
+    /// `--config`, else the nearest layerpack.yml, relative to the current folder as the user would write it.
+    var configPath: String { config ?? LayerConfig.find() ?? LayerConfig.defaultFileName }
+
+    func loadConfig() throws -> LayerConfig { try LayerConfig.load(path: configPath) }
+
     /// The config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
     func loadPlan(ownFiles: [String?] = []) throws -> LayerPlan {
-        try LayerPlan(config: try LayerConfig.load(path: config), ownFiles: ownFiles)
+        try LayerPlan(config: try loadConfig(), ownFiles: ownFiles)
     }
 }
 
@@ -67,9 +74,16 @@ enum Console {
     /// A warning or error on stderr, as `location: severity: message`.
     static func report(_ diagnostic: Diagnostic) { progress(diagnostic.description) }
 
-    /// `path` relative to the current folder when it is inside it.
+    /// `path` relative to the current folder, climbing with `../` to a shared folder other than `/`
+    /// (a config found in a parent folder); else as it is.
     static func display(_ path: String) -> String {
-        let current = FileManager.default.currentDirectoryPath
-        return path.hasPrefix(current + "/") ? String(path.dropFirst(current.count + 1)) : path
+        var base = FileManager.default.currentDirectoryPath
+        var climb = ""
+        while base != "/" && !base.isEmpty {
+            if path.hasPrefix(base + "/") { return climb + path.dropFirst(base.count + 1) }
+            base = (base as NSString).deletingLastPathComponent
+            climb += "../"
+        }
+        return path
     }
 }
