@@ -10,7 +10,8 @@ struct Schema: ParsableCommand {
         layerpack: `layerpack schema > layerpack.schema.json`.
         """)
 
-    func run() throws { Console.result(ConfigSchema.text()) }
+    /// The text ends with its own newline.
+    func run() throws { print(ConfigSchema.text(), terminator: "") }
 }
 
 struct ConfigKeys: ParsableCommand {
