@@ -29,10 +29,13 @@ struct LayerOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout instead of text.")
     var json = false
 
-    /// `--config`, else the nearest layerpack.yml, relative to the current folder as the user would write it.
-    var configPath: String { config ?? LayerConfig.find() ?? LayerConfig.defaultFileName }
-
-    func loadConfig() throws -> LayerConfig { try LayerConfig.load(path: configPath) }
+    /// `--config`, else the nearest layerpack.yml (named relative to the current folder, as `../layerpack.yml`).
+    func loadConfig() throws -> LayerConfig {
+        guard let path = config ?? LayerConfig.find() else {
+            throw ConfigError.noneFound(folder: FileManager.default.currentDirectoryPath)
+        }
+        return try LayerConfig.load(path: path)
+    }
 
     /// The config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
     func loadPlan(ownFiles: [String?] = []) throws -> LayerPlan {

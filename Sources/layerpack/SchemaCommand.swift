@@ -20,7 +20,7 @@ struct ConfigKeys: ParsableCommand {
         CommandConfiguration(
             commandName: "config",
             abstract: "List every layerpack.yml key (also: layerpack help config).",
-            discussion: "Paths are relative to the config file.\n\n" + ConfigSchema.keyList())
+            discussion: "Paths are relative to the config file. The keys:\n" + ConfigSchema.keyList())
     }
 
     func run() throws { Console.result(ConfigSchema.keyList()) }

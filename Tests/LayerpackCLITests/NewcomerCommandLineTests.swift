@@ -55,6 +55,17 @@ import TestSupport
         #expect(broken.stderr.hasPrefix("../../layerpack.yml:3: error: The source `nowhere` does not exist"))
     }
 
+    @Test func noConfigAnywhereSaysWhereItLooked() throws {
+        let folder = NSTemporaryDirectory() + "/layerpack-none-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/.git", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let outcome = try layerpack(["build"], in: folder + "/sub")
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("There is no layerpack.yml in `"))
+        #expect(outcome.stderr.contains("/sub` or the folders above it"))
+    }
+
     @Test func aConfigOptionIsNotSearchedFor() throws {
         let layer = try FixtureCopy("python-layer")
         try FileManager.default.createDirectory(atPath: layer.path + "/sub", withIntermediateDirectories: true)

@@ -43,12 +43,13 @@ public enum ConfigSchema {
         }
     }
 
-    /// The keys as `layerpack help config` prints them: one paragraph each, so help's wrapping keeps them apart.
+    /// The keys as `layerpack help config` prints them: one line each (help wraps it; the man page, whose
+    /// generator takes the text as it is, would warn about blank lines between them).
     public static func keyList(catalog: Catalog = .standard) -> String {
         keys(catalog: catalog).map { key in
             let accepted = key.accepted.isEmpty ? "" : " One of: " + key.accepted.map { "`\($0)`" }.joined(separator: ", ") + "."
             return "\(key.name) (\(key.type)\(key.required ? ", required" : "")): \(key.description)\(accepted)"
-        }.joined(separator: "\n\n")
+        }.joined(separator: "\n")
     }
 
     static func typeName(_ property: [String: Any]) -> String {
