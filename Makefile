@@ -34,14 +34,15 @@ help: ## Show this list.
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}' \
 		| sed -e 's|$$(PREFIX)|$(PREFIX)|g' -e 's|$$(DIST_NAME)|$(DIST_NAME)|g'
 
-deps: ## Install the Debian packages and the Python test server (moto_server) if missing.
+deps: ## Install the Debian packages and the Python test tools (moto_server, pre-commit, check-jsonschema) if missing.
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:" $$missing; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@[ -x $(PYTHON) ] || python3 -m venv --system-site-packages $(VENV)
-	@$(PYTHON) -c 'import moto.server, flask, boto3' 2>/dev/null || $(PYTHON) -m pip install -q 'moto[server]==5.*'
+	@$(PYTHON) -c 'import moto.server, flask, boto3, jsonschema, pre_commit, check_jsonschema' 2>/dev/null \
+		|| $(PYTHON) -m pip install -q 'moto[server]==5.*' 'jsonschema==4.*' 'pre-commit==4.*' 'check-jsonschema==0.*'
 
 build: deps ## Build the release binary (.build/release/layerpack), with the Swift runtime linked in.
 	swift build -c release --static-swift-stdlib --product layerpack
@@ -51,10 +52,12 @@ stage: build
 	scripts/stage.sh .build/release/layerpack $(STAGE)
 
 test: deps ## Run every test: unit, interop, integration against moto_server, then the tarball and install.
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	swift build --build-tests
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) swift test --skip-build --disable-xctest
 	$(MAKE) --no-print-directory dist
 	scripts/test-dist.sh dist/$(DIST_NAME).tar.gz .build/debug/layerpack
+	$(PYTHON) scripts/test-action.py
 
 fuzz: deps ## Fuzz the config, lock, stat-cache and entry-cache readers (libFuzzer, ASan), FUZZ_SECONDS=60 each.
 	swift build --package-path Fuzz --scratch-path $(FUZZ_BUILD) -c release $(FUZZ_FLAGS)

@@ -4,7 +4,8 @@ import LayerpackCore
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a starter layerpack.yml for a runtime (never overwrites one).")
+        abstract: "Write a starter layerpack.yml for a runtime (never overwrites one).",
+        discussion: "Also writes layerpack.schema.json beside it, unless one is there, for editors (see `layerpack schema`).")
 
     @Option(name: [.short, .customLong("config")], help: "Where to write it.")
     var config: String = LayerConfig.defaultFileName
@@ -18,12 +19,16 @@ struct Init: ParsableCommand {
     @Option(help: "The layout, when it is not the runtime's own (e.g. extension).")
     var layout: String?
 
+    @Option(help: "The architecture the layer is for: x86_64 or arm64.")
+    var architecture: String = "x86_64"
+
     func run() throws {
         try reportingErrors {
-            let text = try InitScaffold.render(runtime: runtime, layerName: name ?? InitScaffold.defaultName(), layout: layout)
-            try InitScaffold.write(text, to: config)
-            Console.progress("Wrote \(config). Edit `sources:`, then run `layerpack build`.")
-            Console.result(config)
+            let text = try InitScaffold.render(runtime: runtime, layerName: name ?? InitScaffold.defaultName(), layout: layout,
+                                               architecture: architecture)
+            let written = try InitScaffold.writeConfigAndSchema(text, to: config)
+            Console.progress("Wrote \(written.joined(separator: " and ")). Edit `sources:`, then run `layerpack build`.")
+            for path in written { Console.result(path) }
         }
     }
 }

@@ -11,17 +11,19 @@ struct Layerpack: ParsableCommand {
         abstract: "Package AWS Lambda layers into deterministic zips and publish them only when they change.",
         discussion: """
         Reads layerpack.yml (keys as Terraform's aws_lambda_layer_version, plus layout, sources, exclude, \
-        symlinks and compression_level). Exit status: 0 success; 1 `check` found the sources changed; \
+        symlinks and compression_level; `layerpack help config` lists them), from the current folder or the \
+        nearest parent folder that has one. Exit status: 0 success; 1 `check` found the sources changed; \
         2 an error (bad config, unreadable file, AWS error); 64 a usage error.
         """,
         version: "0.1.0",
-        subcommands: [Build.self, Hash.self, Check.self, Diff.self, Plan.self, Apply.self, Publish.self, Import.self, Init.self]
+        subcommands: [Build.self, Hash.self, Check.self, Diff.self, Plan.self, Apply.self, Publish.self, Import.self, Init.self, Schema.self, ConfigKeys.self]
     )
 }
 
 /// Options every layer command takes.
 struct LayerOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("config")], help: "The config file (default: ./layerpack.yml).")
+    @Option(name: [.short, .customLong("config")],
+            help: "The config file (default: layerpack.yml in the current folder or the nearest parent that has one).")
     var config: String?
 
     @Flag(help: "Print one JSON object on stdout instead of text.")
@@ -34,9 +36,20 @@ struct LayerOptions: ParsableArguments {
         if all && config != nil { throw ValidationError("--all and --config cannot be used together.") }
     }
 
-    /// The configs this run covers: `--config` (default ./layerpack.yml), or with `--all` every one found.
+    /// `--config`, else the nearest layerpack.yml (named relative to the current folder, as `../layerpack.yml`).
+    func loadConfig() throws -> LayerConfig {
+        try LayerConfig.load(path: try configPath())
+    }
+
+    /// `--config`, else the nearest layerpack.yml in the current folder or a parent.
+    func configPath() throws -> String {
+        guard let path = config ?? LayerConfig.find() else { throw ConfigError.noneFound(folder: FileManager.default.currentDirectoryPath) }
+        return path
+    }
+
+    /// The configs this run covers: `--config` (else the nearest layerpack.yml), or with `--all` every one below.
     func configPaths() throws -> [String] {
-        guard all else { return [config ?? LayerConfig.defaultFileName] }
+        guard all else { return [try configPath()] }
         let folder = FileManager.default.currentDirectoryPath
         let found = try ConfigDiscovery.configs(below: folder)
         guard !found.isEmpty else { throw ValidationError("There is no \(LayerConfig.defaultFileName) below `\(folder)`.") }
@@ -115,9 +128,16 @@ enum Console {
     /// A warning or error on stderr, as `location: severity: message`.
     static func report(_ diagnostic: Diagnostic) { progress(diagnostic.description) }
 
-    /// `path` relative to the current folder when it is inside it.
+    /// `path` relative to the current folder, climbing with `../` to a shared folder other than `/`
+    /// (a config found in a parent folder); else as it is.
     static func display(_ path: String) -> String {
-        let current = FileManager.default.currentDirectoryPath
-        return path.hasPrefix(current + "/") ? String(path.dropFirst(current.count + 1)) : path
+        var base = FileManager.default.currentDirectoryPath
+        var climb = ""
+        while base != "/" && !base.isEmpty {
+            if path.hasPrefix(base + "/") { return climb + path.dropFirst(base.count + 1) }
+            base = (base as NSString).deletingLastPathComponent
+            climb += "../"
+        }
+        return path
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// Options of the commands that read every source file: `build`, `hash` and `check`.
 struct PackingOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Threads that read, hash and compress files (default: the number of cores). The zip is the same for any value.")
-    var jobs: Int = BuildOptions.defaultJobs
+    var jobs: Int?
 
     @Option(help: ArgumentHelp(
         "Keep compressed entries here instead of `cache_dir` (default .layerpack/cache beside the config).",
@@ -19,7 +19,7 @@ struct PackingOptions: ParsableArguments {
     var noCache = false
 
     func validate() throws {
-        guard (1...BuildOptions.maxJobs).contains(jobs) else {
+        if let jobs, !(1...BuildOptions.maxJobs).contains(jobs) {
             throw ValidationError("--jobs must be from 1 to \(BuildOptions.maxJobs), not \(jobs).")
         }
     }
@@ -32,7 +32,7 @@ struct PackingOptions: ParsableArguments {
 
     /// Settings resolve flag → environment → config file → default; the config's part is in LayerpackCore.
     func buildOptions(progress: TerminalProgress? = nil) -> BuildOptions {
-        var options = BuildOptions(jobs: jobs, useCache: !noCache, cacheDirectory: cacheDirectory)
+        var options = BuildOptions(jobs: jobs ?? BuildOptions.defaultJobs, useCache: !noCache, cacheDirectory: cacheDirectory)
         if let progress { options.progress = { progress.update($0) } }
         return options
     }

@@ -22,7 +22,7 @@ struct Publish: ParsableCommand {
     @Option(name: [.short, .long], help: "The zip to publish (default: the config's `filename`).")
     var output: String?
 
-    @Option(help: "The AWS profile (default: AWS_PROFILE, else `default`).")
+    @Option(help: profileHelp)
     var profile: String?
 
     @Flag(help: "Print the decision and its reason; change nothing anywhere.")
@@ -116,7 +116,7 @@ struct Import: ParsableCommand {
     @Argument(help: "The version's ARN: arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION.")
     var arn: String
 
-    @Option(help: "The AWS profile (default: AWS_PROFILE, else `default`).")
+    @Option(help: profileHelp)
     var profile: String?
 
     func validate() throws {
@@ -125,7 +125,7 @@ struct Import: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let config = try LayerConfig.load(path: options.config ?? LayerConfig.defaultFileName)
+            let config = try options.loadConfig()
             let version = try LayerImport.run(arn: arn, config: config, aws: try AWSConfiguration.resolve(profile: profile))
             Console.progress("Imported version \(version.version) of \(config.layerName) into \(Console.display(PublishState.path(for: config))).")
             if options.json {
@@ -138,6 +138,9 @@ struct Import: ParsableCommand {
         }
     }
 }
+
+/// `--profile`'s help: the order AWSConfiguration resolves the profile in, as the AWS SDKs do.
+let profileHelp: ArgumentHelp = "The AWS profile (default: AWS_DEFAULT_PROFILE, else AWS_PROFILE, else `default`)."
 
 /// A JSON value for objects whose fields mix types.
 enum JSONValue: Encodable, Equatable {

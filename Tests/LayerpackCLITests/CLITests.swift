@@ -147,10 +147,24 @@ final class FixtureCopy {
         #expect(build.stdout.contains("file_count: 1"))
     }
 
-    @Test func helpListsEveryCommand() throws {
-        let golden = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("help.txt").path, encoding: .utf8)
-        let outcome = try layerpack(["--help"], in: fixtures, environment: ["COLUMNS": "80"])
+    /// `help/layerpack.txt` for the root, `help/COMMAND.txt` for each subcommand, at 80 columns.
+    @Test(arguments: ["layerpack", "build", "hash", "check", "diff", "plan", "apply", "publish", "import", "init", "schema", "config"])
+    func helpMatchesItsGoldenText(_ command: String) throws {
+        let golden = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("help/\(command).txt").path, encoding: .utf8)
+        let arguments = command == "layerpack" ? ["--help"] : [command, "--help"]
+        let outcome = try layerpack(arguments, in: fixtures, environment: ["COLUMNS": "80"])
+        #expect(outcome.status == 0)
         #expect(outcome.stdout == golden)
+    }
+
+    @Test func everySubcommandHasAGoldenHelpText() throws {
+        let root = try layerpack(["--help"], in: fixtures, environment: ["COLUMNS": "80"]).stdout
+        let listed = root.components(separatedBy: "SUBCOMMANDS:\n").last?.split(separator: "\n")
+            .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }.compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0.allSatisfy(\.isLowercase) } ?? []
+        let goldens = try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("help").path)
+        #expect(listed.count >= 8)
+        #expect(Set(listed.map { "\($0).txt" }).subtracting(goldens).isEmpty, "subcommands without help/NAME.txt: \(listed)")
     }
 
     @Test func usageErrorsExit64() throws {

@@ -68,5 +68,5 @@ final class HelperProcess: Sendable {
 /// Why a test helper could not be started or driven.
 public struct HelperError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

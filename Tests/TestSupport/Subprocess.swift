@@ -32,3 +32,11 @@ public func runProcess(_ executable: String, _ arguments: [String], in folder: S
     return ProcessOutcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                           stderr: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
 }
+
+/// Runs `python/<script>` with the tests' Python (`LAYERPACK_TEST_PYTHON`, as `make test` sets it to the
+/// virtual environment's, else `python3`).
+public func runPythonScript(_ script: String, _ arguments: [String]) throws -> ProcessOutcome {
+    let python = ProcessInfo.processInfo.environment["LAYERPACK_TEST_PYTHON"] ?? "python3"
+    return try runProcess("/usr/bin/env", [python, HelperProcess.scriptsFolder + "/" + script] + arguments,
+                          environment: ["PYTHONDONTWRITEBYTECODE": "1"])
+}

@@ -12,9 +12,29 @@ public struct Catalog: Sendable {
 
     public let layouts: [Layout]
     public let architectures: [String]
+    /// Other names for an architecture (`aarch64`), each with Lambda's (`arm64`).
+    public let architectureAliases: [String: String]
+    /// Runtimes Lambda has deprecated: accepted, never suggested.
+    public let deprecatedRuntimes: Set<String>
 
     public var layoutNames: [String] { layouts.map(\.name) }
     public var runtimes: [String] { layouts.flatMap(\.runtimes) }
+    /// The runtimes Lambda still supports, the ones messages offer.
+    public var supportedRuntimes: [String] { runtimes.filter { !deprecatedRuntimes.contains($0) } }
+
+    /// A supported runtime close to `runtime`, for "did you mean".
+    public func suggestion(forRuntime runtime: String) -> String? { closestMatch(to: runtime, in: supportedRuntimes) }
+
+    /// Lambda's name for an architecture another tool named (`aarch64` → `arm64`), or one close to it.
+    public func suggestion(forArchitecture architecture: String) -> String? {
+        architectureAliases[architecture.lowercased()] ?? closestMatch(to: architecture, in: architectures)
+    }
+
+    /// `3.3.0` for ruby3.3: the folder under `ruby/gems/` the ruby layout puts gems in; nil for other runtimes.
+    public func rubyVersion(of runtime: String) -> String? {
+        guard layout(forRuntime: runtime)?.name == "ruby" else { return nil }
+        return "\(runtime.dropFirst("ruby".count)).0"
+    }
 
     public func layout(named name: String) -> Layout? { layouts.first { $0.name == name } }
     public func layout(forRuntime runtime: String) -> Layout? { layouts.first { $0.runtimes.contains(runtime) } }
@@ -38,15 +58,40 @@ public struct Catalog: Sendable {
             return Layout(name: name, prefix: prefix, runtimes: runtimes)
         }
         architectures = root["architectures"]?.sequence?.compactMap(\.string) ?? []
+        architectureAliases = Dictionary(uniqueKeysWithValues: (root["architecture_aliases"]?.mapping ?? [:]).compactMap { key, value in
+            key.string.flatMap { name in value.string.map { (name, $0) } }
+        })
+        deprecatedRuntimes = Set(root["deprecated"]?.sequence?.compactMap(\.string) ?? [])
     }
 }
 
 /// Access to the scaffolds in `templates/init/`, embedded at build time.
 public enum Scaffold {
-    /// The starter `layerpack.yml` for a runtime's layout family.
-    public static func text(layout: String, layerName: String, runtime: String) -> String? {
-        EmbeddedTemplates.files["init/\(layout).yml"]?
-            .replacingOccurrences(of: "{{layer_name}}", with: layerName)
-            .replacingOccurrences(of: "{{runtime}}", with: runtime)
+    /// The starter `layerpack.yml` for a layout family, its `{{placeholders}}` filled in.
+    public static func text(layout: String, layerName: String, runtime: String, architecture: String, catalog: Catalog = .standard) -> String? {
+        guard var text = EmbeddedTemplates.files["init/\(layout).yml"] else { return nil }
+        let values = [
+            "layer_name": layerName, "runtime": runtime, "architecture": architecture,
+            "ruby_version": catalog.rubyVersion(of: runtime) ?? "3.4.0",
+            "python_version": runtime.hasPrefix("python") ? String(runtime.dropFirst("python".count)) : "3.13",
+            // pip's name for Lambda's platform (glibc 2.17 or newer) on that architecture.
+            "pip_platform": architecture == "arm64" ? "manylinux2014_aarch64" : "manylinux2014_x86_64",
+        ]
+        for (name, value) in values { text = text.replacingOccurrences(of: "{{\(name)}}", with: value) }
+        return text
+    }
+}
+
+extension Catalog {
+    /// What to say about a runtime Lambda does not know: the likely one, then the supported ones.
+    public func runtimeHint(for runtime: String) -> String {
+        let guess = suggestion(forRuntime: runtime).map { "Did you mean `\($0)`? " } ?? ""
+        return "\(guess)Lambda's supported runtimes are: \(supportedRuntimes.joined(separator: ", "))."
+    }
+
+    /// What to say about an architecture Lambda does not know: Lambda's name for it, then the accepted ones.
+    public func architectureHint(for architecture: String) -> String {
+        let guess = suggestion(forArchitecture: architecture).map { "Did you mean `\($0)`? " } ?? ""
+        return "\(guess)Accepted: \(architectures.map { "`\($0)`" }.joined(separator: ", "))."
     }
 }

@@ -2,6 +2,8 @@
 /// and what would be accepted.
 public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticConvertible {
     case notFound(path: String)
+    /// No `--config`, and no layerpack.yml in `folder` or above it.
+    case noneFound(folder: String)
     case unreadable(path: String, reason: String)
     case syntax(file: String, line: Int, column: Int, problem: String)
     case notAMapping(file: String)
@@ -25,7 +27,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
     /// The file, line and column at fault.
     var location: Diagnostic.Location? {
         switch self {
-        case .notFound, .unreadable: return nil
+        case .notFound, .noneFound, .unreadable: return nil
         case .syntax(let file, let line, let column, _): return .file(path: file, line: line, column: column)
         case .notAMapping(let file): return .file(path: file, line: 1)
         case .missingKey(let file, _, _), .layoutNeeded(let file, _, _): return .file(path: file, line: nil)
@@ -42,6 +44,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
         switch self {
         case .notFound(let path):
             return "No layerpack config at `\(path)`. Run `layerpack init` to write one, or pass `--config PATH`."
+        case .noneFound(let folder):
+            return "There is no layerpack.yml in `\(folder)` or the folders above it (up to the repository's root). Run `layerpack init` to write one, or pass `--config PATH`."
         case .unreadable(let path, let reason):
             return "Could not read the config `\(path)`: \(reason)."
         case .syntax(_, _, _, let problem):

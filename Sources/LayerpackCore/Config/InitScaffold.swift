@@ -3,15 +3,18 @@ import Foundation
 /// `layerpack init`: a starter config from the scaffolds in `templates/init/`.
 public enum InitScaffold {
     public enum Failure: Error, CustomStringConvertible {
-        case unknownRuntime(String, accepted: [String])
+        case unknownRuntime(String, hint: String)
+        case unknownArchitecture(String, hint: String)
         case unknownLayout(String, accepted: [String])
         case badName(String)
         case exists(String)
 
         public var description: String {
             switch self {
-            case .unknownRuntime(let runtime, let accepted):
-                return "`\(runtime)` is not a Lambda runtime. Accepted: \(accepted.joined(separator: ", "))."
+            case .unknownRuntime(let runtime, let hint):
+                return "`\(runtime)` is not a Lambda runtime (`--runtime`). \(hint)"
+            case .unknownArchitecture(let architecture, let hint):
+                return "`\(architecture)` is not a Lambda architecture (`--architecture`). \(hint)"
             case .unknownLayout(let layout, let accepted):
                 return "`\(layout)` is not a layout. Accepted: \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
             case .badName(let name):
@@ -22,10 +25,15 @@ public enum InitScaffold {
         }
     }
 
-    public static func render(runtime: String, layerName: String, layout: String? = nil, catalog: Catalog = .standard) throws -> String {
-        guard let family = catalog.layout(forRuntime: runtime) else { throw Failure.unknownRuntime(runtime, accepted: catalog.runtimes) }
+    public static func render(runtime: String, layerName: String, layout: String? = nil, architecture: String = "x86_64",
+                              catalog: Catalog = .standard) throws -> String {
+        guard let family = catalog.layout(forRuntime: runtime) else { throw Failure.unknownRuntime(runtime, hint: catalog.runtimeHint(for: runtime)) }
+        guard catalog.architectures.contains(architecture) else {
+            throw Failure.unknownArchitecture(architecture, hint: catalog.architectureHint(for: architecture))
+        }
         let layoutName = layout ?? family.name
-        guard catalog.layout(named: layoutName) != nil, let text = Scaffold.text(layout: layoutName, layerName: layerName, runtime: runtime) else {
+        guard catalog.layout(named: layoutName) != nil,
+              let text = Scaffold.text(layout: layoutName, layerName: layerName, runtime: runtime, architecture: architecture, catalog: catalog) else {
             throw Failure.unknownLayout(layoutName, accepted: catalog.layoutNames)
         }
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -39,6 +47,19 @@ public enum InitScaffold {
         let folder = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).lastPathComponent
         let name = String(folder.map { allowed.contains($0) ? $0 : "-" }.prefix(140))
         return name.isEmpty ? "my-layer" : name
+    }
+
+    /// The schema file `init` writes beside the config, which the scaffolds' `$schema` line names.
+    public static let schemaFileName = "layerpack.schema.json"
+
+    /// Writes the config at `path` and, unless one is there, the JSON Schema beside it; returns the paths written.
+    public static func writeConfigAndSchema(_ text: String, to path: String, catalog: Catalog = .standard) throws -> [String] {
+        try write(text, to: path)
+        let folder = (path as NSString).deletingLastPathComponent
+        let schema = folder.isEmpty ? schemaFileName : (folder as NSString).appendingPathComponent(schemaFileName)
+        guard !FileManager.default.fileExists(atPath: schema) else { return [path] }
+        try write(ConfigSchema.text(catalog: catalog), to: schema)
+        return [path, schema]
     }
 
     /// Creates the file only if nothing is there, atomically (O_EXCL through a hard link of a staged file).

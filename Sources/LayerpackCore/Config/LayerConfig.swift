@@ -104,6 +104,27 @@ public struct LayerConfig: Sendable {
         s3Bucket?.replacingOccurrences(of: "{region}", with: region)
     }
 
+    /// The nearest `layerpack.yml`, as git finds its repository: in `folder`, else in the nearest parent
+    /// folder that has one, up to the repository's root (a folder with `.git`) or `/`. The path is relative
+    /// to `folder` (`layerpack.yml`, `../../layerpack.yml`); nil when there is none.
+    public static func find(from folder: String = FileManager.default.currentDirectoryPath) -> String? {
+        var current = URL(fileURLWithPath: folder).standardizedFileURL
+        var climb = ""
+        while true {
+            let candidate = current.appendingPathComponent(defaultFileName).path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue {
+                return climb + defaultFileName
+            }
+            let parent = current.deletingLastPathComponent()
+            if FileManager.default.fileExists(atPath: current.appendingPathComponent(".git").path) || parent.path == current.path {
+                return nil
+            }
+            current = parent
+            climb += "../"
+        }
+    }
+
     /// Reads and validates the config at `path` (relative to the current folder, or absolute), and checks
     /// that its sources exist.
     public static func load(path: String, catalog: Catalog = .standard) throws -> LayerConfig {
@@ -191,8 +212,20 @@ private struct Reader {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
-            let detail = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
-            return .syntax(file: file, line: mark.line, column: mark.column, problem: detail)
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            // A tab in a line's indentation is the usual cause of a scanner error near it.
+            let tabbed = [context?.mark.line, mark.line].compactMap { $0 }.first { line in
+                line >= 1 && line <= lines.count && lines[line - 1].prefix { $0 == " " || $0 == "\t" }.contains("\t")
+            }
+            if let tabbed {
+                return .syntax(file: file, line: tabbed, column: 1,
+                               problem: "line \(tabbed) is indented with a tab; YAML indents with spaces only, so replace the tab with spaces")
+            }
+            // libyaml notices an unclosed bracket or quote where the text runs out; its context marks where it opened.
+            let start = context?.mark ?? mark
+            var detail = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
+            if start.line != mark.line { detail += " (noticed at line \(mark.line), column \(mark.column))" }
+            return .syntax(file: file, line: start.line, column: start.column, problem: detail)
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.sorted()
             // Yams marks the mapping; point at the key's last occurrence instead, where it was repeated.
@@ -265,9 +298,8 @@ private struct Reader {
             throw ConfigError.tooMany(file: file, line: line("compatible_runtimes"), key: "compatible_runtimes", count: runtimes.count, limit: LayerConfig.limits.runtimes)
         }
         for runtime in runtimes where catalog.layout(forRuntime: runtime) == nil {
-            let suggestion = closestMatch(to: runtime, in: catalog.runtimes).map { "Did you mean `\($0)`? " } ?? ""
             throw ConfigError.invalidValue(file: file, line: line("compatible_runtimes"), key: "compatible_runtimes", value: runtime,
-                                           accepted: "\(suggestion)Lambda's runtimes are: \(catalog.runtimes.joined(separator: ", ")).")
+                                           accepted: catalog.runtimeHint(for: runtime))
         }
         let architectures = uniqued(try strings("compatible_architectures", example: "[x86_64, arm64]") ?? [])
         if architectures.count > LayerConfig.limits.architectures {
@@ -275,7 +307,7 @@ private struct Reader {
         }
         for architecture in architectures where !catalog.architectures.contains(architecture) {
             throw ConfigError.invalidValue(file: file, line: line("compatible_architectures"), key: "compatible_architectures", value: architecture,
-                                           accepted: "Accepted: \(catalog.architectures.map { "`\($0)`" }.joined(separator: ", ")).")
+                                           accepted: catalog.architectureHint(for: architecture))
         }
 
         // filename and the S3 location
@@ -383,7 +415,7 @@ private struct Reader {
 
     /// `3.3.0` for ruby3.3; nil when the ruby runtimes are absent or disagree.
     func rubyVersion(of runtimes: [String], catalog: Catalog) -> String? {
-        let versions = uniqued(runtimes.filter { catalog.layout(forRuntime: $0)?.name == "ruby" }.map { "\($0.dropFirst("ruby".count)).0" })
+        let versions = uniqued(runtimes.compactMap(catalog.rubyVersion(of:)))
         return versions.count == 1 ? versions[0] : nil
     }
 
