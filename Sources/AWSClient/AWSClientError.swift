@@ -35,7 +35,14 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     case noCredentials(searched: [String])
     case noRegion(searched: [String])
     case profileNotFound(profile: String, searched: [String])
-    case unsupportedProfile(profile: String, path: String, keys: [String])
+    /// A profile's settings contradict each other or name something that is not there.
+    case invalidProfile(profile: String, path: String, problem: String)
+    /// An assume-role profile has `mfa_serial`, and there is no terminal to ask for the code on.
+    case mfaCodeUnavailable(profile: String, serial: String, reason: String)
+    /// A profile's `credential_process` failed or printed something other than credentials.
+    case credentialProcessFailed(profile: String, reason: String)
+    /// The SSO token `aws sso login` cached is missing, expired or refused, and could not be refreshed.
+    case ssoLoginNeeded(profile: String, reason: String)
     case malformedConfigFile(path: String, line: Int, problem: String)
     case invalidSetting(name: String, value: String, expected: String)
     /// Fetching temporary credentials from `source` (web identity, container, EC2 metadata) failed.
@@ -97,8 +104,14 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
             return "No AWS region is configured. Looked in: \(searched.joined(separator: "; ")). Set `AWS_REGION`, or add `region = …` to the profile."
         case .profileNotFound(let profile, let searched):
             return "The AWS profile `\(profile)` does not exist. Looked in: \(searched.joined(separator: "; ")). In the config file a profile's section is `[profile \(profile)]`; in the credentials file it is `[\(profile)]`."
-        case .unsupportedProfile(let profile, let path, let keys):
-            return "The AWS profile `\(profile)` in `\(path)` gets its credentials through \(keys.map { "`\($0)`" }.joined(separator: ", ")), which this client does not support. Export temporary credentials (for example with `aws configure export-credentials --format env`) instead."
+        case .invalidProfile(let profile, let path, let problem):
+            return "The AWS profile `\(profile)` in `\(path)` cannot be used: \(problem)."
+        case .mfaCodeUnavailable(let profile, let serial, let reason):
+            return "The AWS profile `\(profile)` assumes its role with the MFA device `\(serial)` (`mfa_serial`), but no MFA code could be asked for: \(reason). Run layerpack in a terminal, or export temporary credentials first (for example with `aws configure export-credentials --profile \(profile) --format env`)."
+        case .credentialProcessFailed(let profile, let reason):
+            return "The `credential_process` of the AWS profile `\(profile)` did not give credentials: \(reason). It must exit with status 0 and print JSON such as `{\"Version\": 1, \"AccessKeyId\": …, \"SecretAccessKey\": …, \"SessionToken\": …, \"Expiration\": \"2026-11-26T08:00:00Z\"}`; run the command yourself to see what it prints."
+        case .ssoLoginNeeded(let profile, let reason):
+            return "The AWS profile `\(profile)` signs in with SSO, but \(reason). Run `aws sso login --profile \(profile)` and try again; layerpack does not sign in itself."
         case .malformedConfigFile(let path, let line, _):
             return "\(path):\(line): error: \(fileLine!.message)"
         case .invalidSetting(let name, let value, let expected):
@@ -166,6 +179,7 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
             "GetLayerVersionByArn": "lambda:GetLayerVersion", "HeadObject": "s3:GetObject", "CreateMultipartUpload": "s3:PutObject",
             "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
             "ListMultipartUploads": "s3:ListBucketMultipartUploads", "PutBucketVersioning": "s3:PutBucketVersioning",
+            "AssumeRole": "sts:AssumeRole",
         ]
         if let action = actions[operation] { return action }
         return operation.hasSuffix("LayerVersion") || operation.hasSuffix("LayerVersions") ? "lambda:\(operation)" : "s3:\(operation)"

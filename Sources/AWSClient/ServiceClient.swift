@@ -75,6 +75,16 @@ struct ServiceClient: Sendable {
         return try retryPolicy.run(attempt)
     }
 
+    /// An unsigned request (web identity, the SSO portal and OIDC) with the configuration's retries; an
+    /// error answer is thrown as `AWSClientError.service`.
+    static func sendUnsigned(_ request: HTTPRequest, operation: String, configuration: AWSConfiguration) throws -> HTTPResponse {
+        try configuration.retryPolicy.run {
+            let response = try configuration.transport.send(request)
+            guard response.isSuccess else { throw AWSClientError.service(decodeError(response, operation: operation)) }
+            return response
+        }
+    }
+
     /// The deadline of a whole exchange: `httpTimeout` (`LAYERPACK_HTTP_TIMEOUT`) plus 1 s per MiB sent.
     static func deadline(httpTimeout: Duration, bodyBytes: UInt64) -> Duration {
         httpTimeout + .milliseconds(Int64(bodyBytes * 1000 / (1 << 20)))

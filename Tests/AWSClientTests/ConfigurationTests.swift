@@ -208,12 +208,6 @@ struct ConfigFixture {
         #expect(second?.description.contains("TOPSECRETCOLON") == false)
     }
 
-    @Test func unsupportedProfileKindsAreRefusedClearly() throws {
-        let fixture = try ConfigFixture(config: "[profile sso]\nregion = us-east-1\nsso_session = corp\nsso_account_id = 1\n")
-        let error = #expect(throws: AWSClientError.self) { try fixture.resolve(["AWS_PROFILE": "sso"]) }
-        #expect(error?.description.contains("`sso_account_id`") == true)
-    }
-
     @Test func secretsNeverAppearInDescriptions() throws {
         let fixture = try ConfigFixture(credentials: "[default]\naws_access_key_id = AKIDVISIBLE\naws_secret_access_key = TOPSECRETVALUE\naws_session_token = TOKENVALUE\n")
         let configuration = try fixture.resolve(["AWS_REGION": "us-east-1"])
