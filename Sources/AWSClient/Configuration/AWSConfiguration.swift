@@ -173,23 +173,23 @@ extension AWSConfiguration {
     private static func configuredEndpoints(env: [String: String], profile: ProfileSettings) throws -> [String: String] {
         // As botocore: `true` in any case ignores them, any other value does not.
         if (env["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] ?? profile["ignore_configured_endpoint_urls"])?.lowercased() == "true" { return [:] }
-        var section: [String: String] = [:]
-        if let sectionName = profile["services"] {
-            guard let found = profile.configFile.servicesSection(sectionName) else {
+        // As botocore, a `services` name without its section is an error once the section is needed.
+        func fromSection(_ service: String) throws -> String? {
+            guard let sectionName = profile["services"] else { return nil }
+            guard let section = profile.configFile.servicesSection(sectionName) else {
                 throw AWSClientError.invalidSetting(
                     name: "services", value: sectionName,
                     expected: "the name of a `[services \(sectionName)]` section in `\(profile.configFile.path)` (profile `\(profile.name)` names one that does not exist)")
             }
-            section = found
+            return section["\(service).endpoint_url"]
         }
         var endpoints: [String: String] = [:]
         for service in configurableServices {
             let variable = "AWS_ENDPOINT_URL_\(service.uppercased())"
-            let candidates: [(String, String?)] = [
-                (variable, env[variable]), ("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"]),
-                ("[services \(profile["services"] ?? "")] \(service).endpoint_url", section["\(service).endpoint_url"]),
-                ("endpoint_url", profile["endpoint_url"]),
-            ]
+            var candidates: [(String, String?)] = [(variable, env[variable]), ("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])]
+            if !candidates.contains(where: { $0.1 != nil }) {
+                candidates += [("[services \(profile["services"] ?? "")] \(service).endpoint_url", try fromSection(service)), ("endpoint_url", profile["endpoint_url"])]
+            }
             guard let (name, value) = candidates.first(where: { $0.1?.isEmpty == false }).map({ ($0.0, $0.1!) }) else { continue }
             Redaction.registerPassword(in: value)
             guard value.hasPrefix("http://") || value.hasPrefix("https://") else {

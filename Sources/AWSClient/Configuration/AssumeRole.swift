@@ -107,7 +107,19 @@ public struct Terminal: Sendable {
             throw AWSClientError.mfaCodeUnavailable(profile: profile, serial: serial, reason: "standard input is not a terminal")
         }
         let prompt = Array("Enter MFA code for \(serial): ".utf8)
-        if write(input, prompt, prompt.count) < 0 { _ = write(STDERR_FILENO, prompt, prompt.count) }
+        let output = write(input, prompt, prompt.count) < 0 ? STDERR_FILENO : input
+        // Not echoed, as the AWS CLI asks for it.
+        var saved = termios()
+        let echoOff = tcgetattr(input, &saved) == 0
+        if echoOff {
+            var quiet = saved
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(input, TCSANOW, &quiet)
+        }
+        defer {
+            if echoOff { tcsetattr(input, TCSANOW, &saved) }
+            _ = write(output, "\n", 1)
+        }
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while true {
