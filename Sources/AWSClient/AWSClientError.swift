@@ -10,6 +10,9 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     /// `requestMayHaveReachedServer` is false only when the request certainly never left this machine
     /// (name resolution or connect failed).
     case connectionFailed(url: String, reason: String, requestMayHaveReachedServer: Bool)
+    /// The endpoint's host name did not resolve: the request never left. Retryable (DNS has blips).
+    /// `region` is set when the host is AWS's own endpoint for that region, which may then be wrong.
+    case hostNotFound(url: String, reason: String, region: String?)
     /// The connection was made but the exchange did not finish within the request's deadline. Retryable.
     case timedOut(url: String, deadline: Duration)
     /// The server answered, but not with something usable: not HTTP, or a header or body far larger than
@@ -51,7 +54,7 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     /// Whether a retry might succeed: connection trouble, throttling, transient server errors.
     public var isRetryable: Bool {
         switch self {
-        case .connectionFailed, .timedOut: return true
+        case .connectionFailed, .hostNotFound, .timedOut: return true
         case .service(let error): return error.isRetryable
         default: return false
         }
@@ -78,6 +81,10 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .connectionFailed(let url, let reason, _):
             return "Could not reach `\(url)`: \(reason). Check the network, the endpoint URL and any proxy settings (`HTTPS_PROXY`, `NO_PROXY`)."
+        case .hostNotFound(let url, let reason, let region?):
+            return "The host of `\(url)` was not found (\(reason)). The region `\(region)` may be wrong: check `AWS_REGION`, `AWS_DEFAULT_REGION` and the profile's `region` (layerpack keeps no list of regions, so a new region works as soon as AWS serves it), and the network's DNS."
+        case .hostNotFound(let url, let reason, nil):
+            return "The host of `\(url)` was not found (\(reason)). Check the endpoint URL and the network's DNS."
         case .timedOut(let url, let deadline):
             return "`\(url)` did not send a complete answer within the request's deadline of \(deadline.formattedSeconds). The deadline of an AWS request is `LAYERPACK_HTTP_TIMEOUT` seconds (default 60) plus 1 s per MiB it sends: raise it for a slow network, or check the endpoint URL and any proxy."
         case .unusableAnswer(let url, let problem):
@@ -130,10 +137,10 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
     public var code: String
     public var message: String
     public var requestID: String?
-    /// Seconds from a `Retry-After` header, when the service sent one.
-    public var retryAfter: Int?
+    /// How long the service asked to wait: `x-amz-retry-after` (milliseconds) or `Retry-After` (seconds).
+    public var retryAfter: Duration?
 
-    public init(operation: String, statusCode: Int, code: String, message: String, requestID: String? = nil, retryAfter: Int? = nil) {
+    public init(operation: String, statusCode: Int, code: String, message: String, requestID: String? = nil, retryAfter: Duration? = nil) {
         self.operation = operation
         self.statusCode = statusCode
         self.code = code
@@ -152,9 +159,17 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
 
     public var isThrottling: Bool { Self.throttlingCodes.contains(code) || statusCode == 429 }
 
-    /// Retried in "standard" mode: throttling, timeouts and HTTP 500, 502, 503, 504.
+    /// Retried in "standard" and "adaptive" mode: throttling, timeouts and HTTP 500, 502, 503, 504.
     public var isRetryable: Bool {
         isThrottling || Self.transientCodes.contains(code) || [500, 502, 503, 504].contains(statusCode)
+    }
+
+    /// Retried in "legacy" mode: botocore's general retry rules (HTTP 429, 500, 502, 503, 504, 509 and
+    /// its throttling codes) and S3's `RequestTimeout`.
+    public var isRetryableInLegacyMode: Bool {
+        [429, 500, 502, 503, 504, 509].contains(statusCode)
+            || ["Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "ProvisionedThroughputExceededException",
+                "RequestTimeout"].contains(code)
     }
 
     /// What the user should check for the errors people meet most.

@@ -12,6 +12,7 @@ struct ServiceClient: Sendable {
     /// The deadline of a bodiless request; see `deadline(httpTimeout:bodyBytes:)`.
     let httpTimeout: Duration
     let clock: @Sendable () -> Date
+    let userAgent: String
 
     init(signer: SigV4Signer, configuration: AWSConfiguration, endpoint: String) {
         self.signer = signer
@@ -21,6 +22,7 @@ struct ServiceClient: Sendable {
         retryPolicy = configuration.retryPolicy
         httpTimeout = configuration.httpTimeout
         clock = configuration.clock
+        userAgent = configuration.userAgent
     }
 
     struct Call {
@@ -53,6 +55,7 @@ struct ServiceClient: Sendable {
         let attempt = {
             var request = HTTPRequest(method: call.method, url: url, headers: call.headers, body: call.body, freshConnection: !call.idempotent, timeout: deadline)
             try signer.sign(&request, payloadHash: payloadHash, credentials: try credentials.credentials(), date: clock())
+            request.headers["User-Agent"] = userAgent
             var response = try transport.send(request)
             if call.errorsMayCome200, response.statusCode == 200, String(decoding: response.body.prefix(512), as: UTF8.self).contains("<Error>") {
                 response.statusCode = 500
@@ -60,8 +63,13 @@ struct ServiceClient: Sendable {
             if response.isSuccess || call.acceptedStatuses.contains(response.statusCode) { return response }
             throw AWSClientError.service(Self.decodeError(response, operation: call.operation))
         }
+        let attemptNamingTheRegion = {
+            do { return try attempt() } catch AWSClientError.hostNotFound(let url, let reason, nil) where Self.isAWSHost(url, region: signer.region) {
+                throw AWSClientError.hostNotFound(url: url, reason: reason, region: signer.region)
+            }
+        }
         guard call.idempotent else {
-            do { return try attempt() } catch let error as AWSClientError {
+            do { return try attemptNamingTheRegion() } catch let error as AWSClientError {
                 switch error {
                 case .connectionFailed(_, let reason, true), .unusableAnswer(_, let reason):
                     throw AWSClientError.requestOutcomeUnknown(operation: call.operation, reason: reason)
@@ -72,13 +80,21 @@ struct ServiceClient: Sendable {
                 }
             }
         }
-        return try retryPolicy.run(attempt)
+        return try retryPolicy.run(attemptNamingTheRegion)
+    }
+
+    /// Whether `url` is AWS's own endpoint in `region` (`https://SERVICE.REGION.SUFFIX`), not a configured one.
+    static func isAWSHost(_ url: String, region: String) -> Bool {
+        guard let host = URLComponents(string: url)?.host else { return false }
+        return host.contains(".\(region).") && host.hasSuffix(Partition.of(region: region).dnsSuffix)
     }
 
     /// An unsigned request (web identity, the SSO portal and OIDC) with the configuration's retries; an
     /// error answer is thrown as `AWSClientError.service`.
     static func sendUnsigned(_ request: HTTPRequest, operation: String, configuration: AWSConfiguration) throws -> HTTPResponse {
-        try configuration.retryPolicy.run {
+        var request = request
+        request.headers["User-Agent"] = configuration.userAgent
+        return try configuration.retryPolicy.run {
             let response = try configuration.transport.send(request)
             guard response.isSuccess else { throw AWSClientError.service(decodeError(response, operation: operation)) }
             return response
@@ -150,8 +166,14 @@ struct ServiceClient: Sendable {
         return AWSServiceError(
             operation: operation, statusCode: response.statusCode,
             code: Redaction.excerpt(code ?? Self.codeForStatus(response.statusCode), limit: 100), message: Redaction.excerpt(message ?? ""),
-            requestID: requestID.map { Redaction.excerpt($0, limit: 100) }, retryAfter: response[header: "retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            requestID: requestID.map { Redaction.excerpt($0, limit: 100) }, retryAfter: retryAfter(response)
         )
+    }
+
+    /// `x-amz-retry-after` in milliseconds, else `Retry-After` in seconds (an HTTP date is not used).
+    static func retryAfter(_ response: HTTPResponse) -> Duration? {
+        func number(_ name: String) -> Int? { response[header: name].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil } }
+        return number("x-amz-retry-after").map { .milliseconds($0) } ?? number("retry-after").map { .seconds($0) }
     }
 
     /// A code for bodiless errors (answers to HEAD), named as S3 names them.

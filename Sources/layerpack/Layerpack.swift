@@ -17,6 +17,9 @@ struct Layerpack: ParsableCommand {
         version: "0.1.0",
         subcommands: [Build.self, Hash.self, Check.self, Publish.self, Import.self, Init.self]
     )
+
+    /// `layerpack/VERSION`, sent with every AWS request.
+    static let userAgent = "layerpack/\(configuration.version)"
 }
 
 /// Options every layer command takes.

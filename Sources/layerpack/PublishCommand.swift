@@ -30,7 +30,7 @@ struct Publish: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let config = try LayerConfig.load(path: options.config)
-            let aws = try AWSConfiguration.resolve(profile: profile)
+            let aws = try AWSConfiguration.resolve(profile: profile, userAgent: Layerpack.userAgent)
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
             for result in report.targets { for diagnostic in result.diagnostics { Console.report(diagnostic) } }
@@ -83,7 +83,7 @@ struct Import: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let config = try LayerConfig.load(path: options.config)
-            let version = try LayerImport.run(arn: arn, config: config, aws: try AWSConfiguration.resolve(profile: profile))
+            let version = try LayerImport.run(arn: arn, config: config, aws: try AWSConfiguration.resolve(profile: profile, userAgent: Layerpack.userAgent))
             Console.progress("Imported version \(version.version) of \(config.layerName) into \(Console.display(PublishState.path(for: config))).")
             if options.json {
                 try Console.json(["arn": JSONValue.string(version.layerVersionArn), "version": .int(version.version),

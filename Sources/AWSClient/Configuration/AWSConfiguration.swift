@@ -16,6 +16,8 @@ public struct AWSConfiguration: Sendable, CustomStringConvertible {
     public var transport: any HTTPTransport
     /// The time used to sign requests.
     public var clock: @Sendable () -> Date
+    /// Sent as `User-Agent` with every AWS request (not signed, as the SDKs leave it out of signatures).
+    public var userAgent = "layerpack"
 
     public init(
         region: String, credentials: CredentialsProvider, profile: String = "default", configuredEndpoints: [String: String] = [:],
@@ -33,15 +35,14 @@ public struct AWSConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// The endpoint for a service: the configured URL (path-style S3), or AWS's own in `region` (by default
-    /// the configuration's; SSO's is the profile's `sso_region`).
+    /// the configuration's; SSO's is the profile's `sso_region`), in that region's partition.
     public func endpoint(for service: String, region: String? = nil) -> Endpoint {
         if let url = configuredEndpoints[service] {
             return Endpoint(url: url.hasSuffix("/") ? String(url.dropLast()) : url, isCustom: true)
         }
         let region = region ?? self.region
-        let suffix = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
         let host = ["sso": "portal.sso", "sso_oidc": "oidc"][service] ?? service
-        return Endpoint(url: "https://\(host).\(region).\(suffix)", isCustom: false)
+        return Endpoint(url: "https://\(host).\(region).\(Partition.of(region: region).dnsSuffix)", isCustom: false)
     }
 
     /// The services whose endpoint can be configured, by the key a `[services name]` section uses; the
@@ -102,7 +103,10 @@ extension AWSConfiguration {
     ///   `AWS_ENDPOINT_URL`, the service's `endpoint_url` in the `[services name]` section the profile's
     ///   `services = name` names, the profile's `endpoint_url`; none when
     ///   `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` (or the profile's `ignore_configured_endpoint_urls = true`).
-    /// - Retries: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, 3. The mode is always "standard".
+    /// - Region: must be a valid DNS label; the error names where the value came from.
+    /// - Retries: mode from `AWS_RETRY_MODE`, the profile's `retry_mode` (`standard`, `legacy`,
+    ///   `adaptive`; default `standard`); attempts from `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`,
+    ///   else 5 in legacy mode and 3 otherwise.
     /// - Deadline of each AWS request: `LAYERPACK_HTTP_TIMEOUT` seconds (default 60) plus 1 s per MiB sent.
     /// - CA bundle: `AWS_CA_BUNDLE`, the profile's `ca_bundle`.
     ///
@@ -114,7 +118,8 @@ extension AWSConfiguration {
         transport: (any HTTPTransport)? = nil,
         retryPolicy: RetryPolicy = RetryPolicy(),
         clock: @escaping @Sendable () -> Date = Date.init,
-        terminal: Terminal = .standardInput
+        terminal: Terminal = .standardInput,
+        userAgent: String = "layerpack"
     ) throws -> AWSConfiguration {
         let env = environment.filter { !$0.value.isEmpty }
         let profileName = explicitProfile ?? env["AWS_DEFAULT_PROFILE"] ?? env["AWS_PROFILE"] ?? "default"
@@ -139,7 +144,23 @@ extension AWSConfiguration {
                 "`region` in profile `\(profileName)` of `\(configFile.path)` and `\(credentialsFile.path)`",
             ])
         }
-        var maxAttempts = 3
+        // A region is part of every host name, so it must be a valid DNS label (botocore checks the same).
+        let regionOrigin = env["AWS_REGION"] != nil ? "`AWS_REGION`" : env["AWS_DEFAULT_REGION"] != nil ? "`AWS_DEFAULT_REGION`"
+            : "`region` in profile `\(profileName)` of `\(configFile.path)` or `\(credentialsFile.path)`"
+        guard region.range(of: #"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"#, options: .regularExpression) != nil else {
+            throw AWSClientError.invalidSetting(
+                name: regionOrigin.trimmingCharacters(in: ["`"]), value: region,
+                expected: "a region name such as `us-west-2`: letters, digits and `-` only (a comment after the value is not allowed on the same line)")
+        }
+        var retry = retryPolicy
+        if let text = env["AWS_RETRY_MODE"] ?? settings["retry_mode"] {
+            guard let mode = RetryMode(rawValue: text) else {
+                throw AWSClientError.invalidSetting(
+                    name: env["AWS_RETRY_MODE"] != nil ? "AWS_RETRY_MODE" : "retry_mode", value: text, expected: "`standard`, `legacy` or `adaptive`")
+            }
+            retry.mode = mode
+        }
+        var maxAttempts = retry.mode.defaultMaxAttempts
         if let text = env["AWS_MAX_ATTEMPTS"] ?? settings["max_attempts"] {
             guard let value = Int(text), value >= 1 else {
                 throw AWSClientError.invalidSetting(name: env["AWS_MAX_ATTEMPTS"] != nil ? "AWS_MAX_ATTEMPTS" : "max_attempts", value: text, expected: "a whole number of attempts, 1 or more")
@@ -154,13 +175,13 @@ extension AWSConfiguration {
             }
             httpTimeout = .seconds(seconds)
         }
-        var retry = retryPolicy
         retry.maxAttempts = maxAttempts
         let transport = transport ?? CurlTransport(caBundle: env["AWS_CA_BUNDLE"] ?? settings["ca_bundle"], environment: environment)
         var configuration = AWSConfiguration(
             region: region, credentials: .fixed(AWSCredentials(accessKeyID: "", secretAccessKey: "")), profile: profileName,
             configuredEndpoints: endpoints, retryPolicy: retry, httpTimeout: httpTimeout, transport: transport, clock: clock
         )
+        configuration.userAgent = userAgent
         configuration.credentials = try CredentialChain(
             environment: env, explicitProfile: explicitProfile != nil, profile: profile, configuration: configuration, terminal: terminal
         ).resolve()
