@@ -20,8 +20,8 @@ let package = Package(
 
         // What an interrupted run undoes (temporary files, multipart uploads) before it exits.
         .target(name: "Shutdown"),
-        // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto.
-        .target(name: "Hashing", dependencies: ["CLibcrypto"]),
+        // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto; CRC-32 over libdeflate.
+        .target(name: "Hashing", dependencies: ["CLibcrypto", "CLibdeflate"]),
         // A small AWS client: SigV4, SDK-style configuration, retries, S3 and Lambda over libcurl.
         .target(name: "AWSClient", dependencies: ["Hashing", "Shutdown", "CLibcurl"], plugins: ["EmbedTemplates"]),
         // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.

@@ -110,17 +110,19 @@ struct ServiceClient: Sendable {
         switch body {
         case .none: return SigV4Signer.emptyPayloadHash
         case .data(let data): return SHA256.hash(data).hex
-        case .file(let path, let offset, let length): return try hashFileRange(path: path, offset: offset, length: length).hex
+        case .file(let path, let offset, let length): return try digestFileRange(path: path, offset: offset, length: length).sha256.hex
         }
     }
 
-    /// SHA-256 of `length` bytes of a file from `offset`, read 1 MiB at a time.
-    static func hashFileRange(path: String, offset: UInt64, length: UInt64) throws -> Digest {
+    /// SHA-256 (for the signature) and CRC-32 (for S3's checksum) of `length` bytes of a file from
+    /// `offset`, read once, 1 MiB at a time.
+    static func digestFileRange(path: String, offset: UInt64, length: UInt64) throws -> (sha256: Digest, crc32: UInt32) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw AWSClientError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
         }
         defer { try? handle.close() }
         var hasher = SHA256()
+        var crc: UInt32 = 0
         var remaining = length
         do {
             try handle.seek(toOffset: offset)
@@ -129,6 +131,7 @@ struct ServiceClient: Sendable {
                     throw AWSClientError.unreadableFile(path: path, reason: "it ends before byte \(offset + length)")
                 }
                 hasher.update(chunk)
+                crc = chunk.withUnsafeBytes { CRC32.checksum($0, continuing: crc) }
                 remaining -= UInt64(chunk.count)
             }
         } catch let error as AWSClientError {
@@ -136,7 +139,7 @@ struct ServiceClient: Sendable {
         } catch {
             throw AWSClientError.unreadableFile(path: path, reason: error.localizedDescription)
         }
-        return hasher.finalize()
+        return (hasher.finalize(), crc)
     }
 
     /// Reads an AWS error response: the code from `X-Amzn-ErrorType` (cut at `:`), else the JSON body's
