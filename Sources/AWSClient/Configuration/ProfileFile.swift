@@ -2,7 +2,7 @@ import Foundation
 
 /// An AWS shared `config` or `credentials` file: INI sections of `key = value` lines.
 ///
-/// Keys are lower-cased (as botocore's parser does); `#` and `;` start comment lines. Indented lines under
+/// `key = value` or `key: value`; keys are lower-cased (as botocore's parser does); `#` and `;` start comment lines. Indented lines under
 /// a key with an empty value are nested settings, kept as `parent.key` (`lambda =` /
 /// `  endpoint_url = …` in a `[services name]` section is `lambda.endpoint_url`); other indented lines
 /// continue a value and are skipped, as nothing this client reads spans lines.
@@ -31,7 +31,7 @@ struct ProfileFile {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { continue }
             if let first = line.first, first == " " || first == "\t", let section = current {
-                if let parent, let equals = trimmed.firstIndex(of: "=") {
+                if let parent, let equals = delimiter(in: trimmed) {
                     let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
                     sections[section]!["\(parent).\(key)"] = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
                 }
@@ -42,14 +42,14 @@ struct ProfileFile {
                 current = name
                 parent = nil
                 sections[name, default: [:]] = sections[name] ?? [:]
-            } else if let equals = trimmed.firstIndex(of: "="), let section = current {
+            } else if let equals = delimiter(in: trimmed), let section = current {
                 let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
                 let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
                 sections[section]![key] = value
                 parent = value.isEmpty ? key : nil
             } else {
                 // Never echo the line: it may hold a secret key.
-                let problem = trimmed.contains("=")
+                let problem = delimiter(in: trimmed) != nil
                     ? "a `key = value` setting comes before any `[section]` header"
                     : "this line is neither a `[section]`, a `key = value` setting nor a comment"
                 throw AWSClientError.malformedConfigFile(path: path, line: index + 1, problem: problem)
@@ -63,6 +63,12 @@ struct ProfileFile {
     func configProfile(_ name: String) -> [String: String]? {
         if name == "default" { return sections["profile default"] ?? sections["default"] }
         return sections["profile \(name)"]
+    }
+
+    /// Where a setting's key ends: the first `=` or `:`, as botocore's parser (Python's configparser)
+    /// accepts both.
+    private static func delimiter(in line: String) -> String.Index? {
+        line.firstIndex { $0 == "=" || $0 == ":" }
     }
 
     /// A `[services name]` section: nested `service.endpoint_url` settings.
