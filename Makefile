@@ -17,10 +17,21 @@ STAGE := .build/stage
 # Man page dates and tarball timestamps: the last commit's, so the same commit gives the same tarball.
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 
-.PHONY: help deps build stage test demo bench dist install clean
+# `make fuzz`: seconds per target, and the targets (Fuzz/Sources/layerpack-fuzz); seeds in Fuzz/seeds/TARGET.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= config lock stat-cache entry-cache
+FUZZ_BUILD := $(CURDIR)/.build-fuzz
+# Every Swift and C target gets ASan and libFuzzer's coverage; only layerpack-fuzz links libFuzzer (from the toolchain's compiler-rt).
+FUZZ_FLAGS = -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xswiftc -enable-testing \
+	-Xcc -fsanitize=address -Xcc -fsanitize-coverage=inline-8bit-counters,pc-table,trace-cmp \
+	-Xlinker -L$(firstword $(wildcard $(dir $(realpath $(shell command -v swiftc)))../lib/clang/*/lib/linux))
+# `make sanitize`: the tests it runs (the config, build, publish and command-line suites).
+SANITIZE_TESTS ?= LayerpackCoreTests|LayerpackCLITests
+
+.PHONY: help deps build stage test fuzz sanitize demo bench dist install clean
 
 help: ## Show this list.
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}' \
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}' \
 		| sed -e 's|$$(PREFIX)|$(PREFIX)|g' -e 's|$$(DIST_NAME)|$(DIST_NAME)|g'
 
 deps: ## Install the Debian packages and the Python test server (moto_server) if missing.
@@ -45,6 +56,23 @@ test: deps ## Run every test: unit, interop, integration against moto_server, th
 	$(MAKE) --no-print-directory dist
 	scripts/test-dist.sh dist/$(DIST_NAME).tar.gz .build/debug/layerpack
 
+fuzz: deps ## Fuzz the config, lock, stat-cache and entry-cache readers (libFuzzer, ASan), FUZZ_SECONDS=60 each.
+	swift build --package-path Fuzz --scratch-path $(FUZZ_BUILD) -c release $(FUZZ_FLAGS)
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$target $(FUZZ_BUILD)/crashes; \
+		echo "== $$target: $(FUZZ_SECONDS) s (new inputs in $(FUZZ_BUILD)/corpus/$$target, crashes in $(FUZZ_BUILD)/crashes)"; \
+		$(FUZZ_BUILD)/release/layerpack-fuzz $$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/crashes/$$target- $(FUZZ_BUILD)/corpus/$$target Fuzz/seeds/$$target || exit 1; \
+	done
+
+sanitize: deps ## Run the config, build and publish tests under AddressSanitizer, then ThreadSanitizer.
+	swift build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) \
+		swift test --skip-build --sanitize=address --scratch-path .build-asan --disable-xctest --filter '$(SANITIZE_TESTS)'
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) \
+		swift test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-xctest --filter '$(SANITIZE_TESTS)'
+
 demo: build ## Pack the example layer in Fixtures/ and publish it to a local moto_server.
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) scripts/demo.sh .build/release/layerpack
 
@@ -58,4 +86,4 @@ install: stage ## Install the binary, completions and man pages under $(PREFIX) 
 	scripts/install.sh $(STAGE) "$(DESTDIR)$(PREFIX)"
 
 clean: ## Remove build output, dist/, the test server's environment and the example's output.
-	rm -rf .build dist $(VENV) Fixtures/*/dist
+	rm -rf .build .build-fuzz .build-asan .build-tsan dist $(VENV) Fixtures/*/dist

@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(name: "AWSClientTests", dependencies: ["AWSClient", "Hashing", "TestSupport"]),
         .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "TestSupport"]),
         // Runs the built `layerpack` binary: exit codes, stdout/stderr, JSON, help text.
-        .testTarget(name: "LayerpackCLITests", dependencies: ["layerpack", "TestSupport"], exclude: ["help.txt"]),
+        .testTarget(name: "LayerpackCLITests", dependencies: ["layerpack", "AWSClient", "TestSupport"], exclude: ["help.txt"]),
     ]
 )

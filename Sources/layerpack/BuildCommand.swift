@@ -12,9 +12,13 @@ struct Build: ParsableCommand {
     @Option(name: [.short, .long], help: "Write the zip here instead of the config's `filename`.")
     var output: String?
 
+    func validate() throws {
+        if options.all && output != nil { throw ValidationError("--all and --output cannot be used together: each layer writes its own `filename`.") }
+    }
+
     func run() throws {
-        try reportingErrors {
-            let plan = try options.loadPlan(ownFiles: [output, packing.cacheDirectory])
+        try options.forEachLayer { path in
+            let plan = try options.loadPlan(path, ownFiles: [output, packing.cacheDirectory])
             Console.progress("Packing \(plan.entries.count) files (\(plan.totalSize) bytes) for layer \(plan.config.layerName)")
             let progress = TerminalProgress(label: "Packing")
             let result = try LayerBuilder.build(plan, output: output, options: packing.buildOptions(progress: progress))
@@ -24,14 +28,12 @@ struct Build: ParsableCommand {
                 Console.progress("Compressed \(work.compressed) files, reused \(work.reused) from the cache")
             }
             Console.progress("Wrote \(Console.display(result.filename)) and \(Console.display(plan.config.lockFilePath))")
-            if options.json {
-                try Console.json(result)
-            } else {
-                Console.result("filename: \(Console.display(result.filename))")
-                Console.result("source_code_hash: \(result.sourceCodeHash)")
-                Console.result("source_code_size: \(result.sourceCodeSize)")
-                Console.result("file_count: \(result.fileCount)")
-            }
+            if options.json { return LayerRun(json: try Console.jsonLine(result)) }
+            Console.result("filename: \(Console.display(result.filename))")
+            Console.result("source_code_hash: \(result.sourceCodeHash)")
+            Console.result("source_code_size: \(result.sourceCodeSize)")
+            Console.result("file_count: \(result.fileCount)")
+            return LayerRun()
         }
     }
 }

@@ -10,25 +10,27 @@ struct Check: ParsableCommand {
     @OptionGroup var packing: PackingOptions
 
     func run() throws {
-        let progress = TerminalProgress(label: "Checking")
-        let report = try reportingErrors { try LayerCheck.run(try options.loadPlan(ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress)) }
-        progress?.finish()
-        if options.json {
-            try Console.json(report)
-        } else if report.isClean {
-            Console.result("\(Console.display(report.lockFile)) matches the sources.")
-        } else if report.lockMissing {
-            Console.result("There is no \(Console.display(report.lockFile)) yet.")
-        } else {
-            Console.result("\(Console.display(report.lockFile)) does not match the sources:")
-            for path in report.added { Console.result("  added    \(path)") }
-            for path in report.removed { Console.result("  removed  \(path)") }
-            for path in report.changed { Console.result("  changed  \(path)") }
-            for setting in report.settings { Console.result("  setting  \(setting)") }
-        }
-        if !report.isClean {
-            Console.progress("Run `layerpack build` to rebuild the layer and update the lock file.")
-            throw ExitCode(1)
+        try options.forEachLayer { path in
+            let progress = TerminalProgress(label: "Checking")
+            let report = try LayerCheck.run(try options.loadPlan(path, ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress))
+            progress?.finish()
+            let status: Int32 = report.isClean ? 0 : 1
+            if !report.isClean {
+                Console.progress("Run `layerpack build\(options.all ? " --config \(path)" : "")` to rebuild the layer and update the lock file.")
+            }
+            if options.json { return LayerRun(json: try Console.jsonLine(report), status: status) }
+            if report.isClean {
+                Console.result("\(Console.display(report.lockFile)) matches the sources.")
+            } else if report.lockMissing {
+                Console.result("There is no \(Console.display(report.lockFile)) yet.")
+            } else {
+                Console.result("\(Console.display(report.lockFile)) does not match the sources:")
+                for path in report.added { Console.result("  added    \(path)") }
+                for path in report.removed { Console.result("  removed  \(path)") }
+                for path in report.changed { Console.result("  changed  \(path)") }
+                for setting in report.settings { Console.result("  setting  \(setting)") }
+            }
+            return LayerRun(status: status)
         }
     }
 }

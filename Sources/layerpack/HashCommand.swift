@@ -14,16 +14,20 @@ struct Hash: ParsableCommand {
     var file: String?
 
     func run() throws {
-        try reportingErrors {
-            if let file {
+        if let file {
+            try reportingErrors {
                 let hash = try SHA256.hash(fileAt: file).base64
                 if options.json { try Console.json(["filename": file, "source_code_hash": hash]) } else { Console.result(hash) }
-                return
             }
+            return
+        }
+        try options.forEachLayer { path in
             let progress = TerminalProgress(label: "Hashing")
-            let result = try LayerBuilder.dryRun(try options.loadPlan(ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress))
+            let result = try LayerBuilder.dryRun(try options.loadPlan(path, ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress))
             progress?.finish()
-            if options.json { try Console.json(result) } else { Console.result(result.sourceCodeHash) }
+            if options.json { return LayerRun(json: try Console.jsonLine(result)) }
+            Console.result(result.sourceCodeHash)
+            return LayerRun()
         }
     }
 }

@@ -15,25 +15,79 @@ struct Layerpack: ParsableCommand {
         2 an error (bad config, unreadable file, AWS error); 64 a usage error.
         """,
         version: "0.1.0",
-        subcommands: [Build.self, Hash.self, Check.self, Publish.self, Import.self, Init.self]
+        subcommands: [Build.self, Hash.self, Check.self, Diff.self, Plan.self, Apply.self, Publish.self, Import.self, Init.self]
     )
 
     /// `layerpack/VERSION`, sent with every AWS request.
     static let userAgent = "layerpack/\(configuration.version)"
+
+    /// The AWS settings for `profile` (nil: the SDKs' choice), resolved as the AWS CLI does, sending
+    /// layerpack's User-Agent. Every command that talks to AWS starts here.
+    static func aws(profile: String?) throws -> AWSConfiguration {
+        try AWSConfiguration.resolve(profile: profile, userAgent: userAgent)
+    }
 }
 
 /// Options every layer command takes.
 struct LayerOptions: ParsableArguments {
     @Option(name: [.short, .customLong("config")], help: "The config file (default: ./layerpack.yml).")
-    var config: String = LayerConfig.defaultFileName
+    var config: String?
 
     @Flag(help: "Print one JSON object on stdout instead of text.")
     var json = false
 
-    /// The config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
-    func loadPlan(ownFiles: [String?] = []) throws -> LayerPlan {
-        try LayerPlan(config: try LayerConfig.load(path: config), ownFiles: ownFiles)
+    @Flag(help: "Every layerpack.yml below the current folder (links not followed; hidden folders, node_modules and .build skipped). The exit status is the worst of them.")
+    var all = false
+
+    func validate() throws {
+        if all && config != nil { throw ValidationError("--all and --config cannot be used together.") }
     }
+
+    /// The configs this run covers: `--config` (default ./layerpack.yml), or with `--all` every one found.
+    func configPaths() throws -> [String] {
+        guard all else { return [config ?? LayerConfig.defaultFileName] }
+        let folder = FileManager.default.currentDirectoryPath
+        let found = try ConfigDiscovery.configs(below: folder)
+        guard !found.isEmpty else { throw ValidationError("There is no \(LayerConfig.defaultFileName) below `\(folder)`.") }
+        return found
+    }
+
+    /// A config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
+    func loadPlan(_ path: String, ownFiles: [String?] = []) throws -> LayerPlan {
+        try LayerPlan(config: try LayerConfig.load(path: path), ownFiles: ownFiles)
+    }
+
+    /// Runs `body` for each config, one layer after another (each uses every core). With `--all`, text
+    /// output is headed `# <config>` per layer and `--json` prints `{"layers": [{"config", "result"}, …]}`.
+    /// An error in one layer is reported and the others still run; the exit status is the worst.
+    func forEachLayer(_ body: (_ config: String) throws -> LayerRun) throws {
+        let paths = try reportingErrors { try configPaths() }
+        var worst: Int32 = 0
+        var documents: [String] = []
+        for path in paths {
+            if all && !json { Console.result("# \(path)") }
+            do {
+                let run = try reportingErrors { try body(path) }
+                worst = max(worst, run.status)
+                if let document = run.json {
+                    documents.append(all ? "{\"config\":\(try Console.jsonLine(path)),\"result\":\(document)}" : document)
+                }
+            } catch let exit as ExitCode {
+                worst = max(worst, exit.rawValue)
+                if all && json { documents.append("{\"config\":\(try Console.jsonLine(path)),\"result\":null}") }
+            }
+        }
+        if json {
+            if all { Console.result("{\"layers\":[\(documents.joined(separator: ","))]}") } else if let document = documents.first { Console.result(document) }
+        }
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}
+
+/// What one layer's command produced: its JSON document (with `--json`) and the exit status it asks for.
+struct LayerRun {
+    var json: String?
+    var status: Int32 = 0
 }
 
 /// Runs a command body, turning layerpack's errors into one paragraph on stderr and exit status 2.

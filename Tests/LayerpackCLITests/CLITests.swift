@@ -1,3 +1,4 @@
+import AWSClient
 import Foundation
 import Testing
 import TestSupport
@@ -157,6 +158,18 @@ final class FixtureCopy {
     }
 }
 
+/// A copy of the python-layer fixture under a fresh layer name (`prefix-…`), with `filename` (as YAML)
+/// when given, and `extra` config lines appended.
+func renamedPythonLayer(_ prefix: String, filename: String? = nil, extra: String = "") throws -> (layer: FixtureCopy, name: String) {
+    let layer = try FixtureCopy("python-layer")
+    let name = MotoServer.uniqueName(prefix)
+    let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
+        .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
+        .replacingOccurrences(of: "filename: dist/greeting-deps.zip", with: "filename: \(filename ?? "dist/greeting-deps.zip")")
+    try Data((config + extra).utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+    return (layer, name)
+}
+
 /// A shell command's standard output.
 private func layerpackShell(_ command: String, in folder: String) throws -> String {
     try runProcess("/bin/sh", ["-c", command], in: folder).stdout
@@ -165,11 +178,7 @@ private func layerpackShell(_ command: String, in folder: String) throws -> Stri
 @Suite struct PublishCommandLine {
     @Test func publishWritesJSONAndGitHubOutputs() throws {
         let moto = try MotoServer.shared()
-        let layer = try FixtureCopy("python-layer")
-        let name = MotoServer.uniqueName("cli")
-        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
-            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
-        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let (layer, name) = try namedLayer()
         let outputs = layer.path + "/github-output"
         try Data("earlier=kept\n".utf8).write(to: URL(fileURLWithPath: outputs))
         var environment = moto.environment().compactMapValues { $0 }
@@ -231,6 +240,41 @@ private func layerpackShell(_ command: String, in folder: String) throws -> Stri
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("http://<redacted>@127.0.0.1:9/"), "\(outcome.stderr)")
         #expect(!outcome.stderr.contains("endpoint-password-in-the-url"))
+    }
+
+    private func namedLayer(filename: String? = nil) throws -> (layer: FixtureCopy, name: String) {
+        try renamedPythonLayer("cli", filename: filename)
+    }
+
+    @Test func aFilenameWithNewlinesCannotSetOtherOutputs() throws {
+        let moto = try MotoServer.shared()
+        let (layer, _) = try namedLayer(filename: "\"dist/x\\nversion=666\\n.zip\"")
+        let outputs = layer.path + "/github-output"
+        var environment = moto.environment().compactMapValues { $0 }
+        environment["GITHUB_OUTPUT"] = outputs
+
+        let outcome = try layerpack(["publish"], in: layer.path, environment: environment)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let read = try readGitHubOutputs(try String(contentsOfFile: outputs, encoding: .utf8))
+        #expect(read.filter { $0.name == "version" }.map(\.value) == ["1"])
+        #expect(read.filter { $0.name == "filename" }.count == 1)
+        #expect(read.first { $0.name == "filename" }?.value.hasSuffix("/dist/x\nversion=666\n.zip") == true)
+        #expect(read.map(\.name) == ["published", "reason", "layer_name", "region", "arn", "layer_arn", "version", "created_date", "source_code_hash", "source_code_size",
+                                     "signing_job_arn", "signing_profile_version_arn", "filename", "s3_bucket", "s3_key", "s3_object_version"])
+    }
+
+    @Test(arguments: ["missing-folder/github-output", "."])
+    func anUnwritableGitHubOutputStopsThePublishBeforeAnyChange(_ relative: String) throws {
+        let moto = try MotoServer.shared()
+        let (layer, name) = try namedLayer()
+        var environment = moto.environment().compactMapValues { $0 }
+        environment["GITHUB_OUTPUT"] = layer.path + "/" + relative
+
+        let outcome = try layerpack(["publish"], in: layer.path, environment: environment)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("`\(layer.path)/\(relative)`") && outcome.stderr.contains("Nothing was published"), "\(outcome.stderr)")
+        #expect(try LambdaClient(configuration: try moto.configuration()).listLayerVersions(layerName: name).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: layer.path + "/layerpack.state.json"))
     }
 
     @Test func noCredentialsIsAClearError() throws {

@@ -65,7 +65,13 @@ private final class SelfContainedLayer {
         for round in 0..<24 {
             // Rounds alternate between cached and uncached builds, killed at moments spread over a build.
             let build = try layer.start(round % 2 == 0 ? ["build", "--no-cache"] : ["build"])
-            usleep(UInt32(round * 9_000 % 160_000))
+            if round % 3 == 0 {
+                usleep(UInt32(round * 9_000 % 160_000))
+            } else {
+                // Strike while the build is writing: once a staged file exists, a moment later.
+                while build.isRunning && layer.stagedFiles().isEmpty { usleep(500) }
+                usleep(UInt32(round * 1_700 % 20_000))
+            }
             kill(build.processIdentifier, SIGKILL)
             build.waitUntilExit()
             if !layer.stagedFiles().isEmpty { killedWhileStaging += 1 }

@@ -6,11 +6,8 @@ import TestSupport
 @Suite struct PublishTargetsCommandLine {
     @Test func severalRegionsPrintOneObjectPerTargetAndOneGitHubOutputLine() throws {
         let moto = try MotoServer.shared()
-        let layer = try FixtureCopy("python-layer")
-        let name = MotoServer.uniqueName("regions")
+        let (layer, name) = try renamedPythonLayer("regions")
         let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
-            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
-        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
         let outputs = layer.path + "/github-output"
         _ = FileManager.default.createFile(atPath: outputs, contents: nil)
         var environment = moto.environment().compactMapValues { $0 }
@@ -39,12 +36,8 @@ import TestSupport
 
     @Test func aRegionThatFailsExits2AndSaysWhichWhileTheOtherIsPublished() throws {
         let moto = try MotoServer.shared()
-        let layer = try FixtureCopy("python-layer")
-        let name = MotoServer.uniqueName("failing")
-        let config = try String(contentsOfFile: layer.path + "/layerpack.yml", encoding: .utf8)
-            .replacingOccurrences(of: "layer_name: greeting-deps", with: "layer_name: \(name)")
-            + "regions: [us-east-1, eu-west-2]\ns3_bucket: \(name)-{region}\n"
-        try Data(config.utf8).write(to: URL(fileURLWithPath: layer.path + "/layerpack.yml"))
+        let (layer, name) = try renamedPythonLayer("failing")
+        try Data("regions: [us-east-1, eu-west-2]\ns3_bucket: \(name)-{region}\n".utf8).append(to: layer.path + "/layerpack.yml")
         try S3Client(configuration: try moto.configuration()).createBucket("\(name)-us-east-1")
         var east = moto.environment().compactMapValues { $0 }
         east["AWS_REGION"] = "us-east-1"
@@ -52,5 +45,59 @@ import TestSupport
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("\(name) in eu-west-2: error:") && outcome.stderr.contains("NoSuchBucket"), "\(outcome.stderr)")
         #expect(outcome.stdout.contains("# \(name) in us-east-1") && outcome.stdout.contains("published: true"))
+    }
+}
+
+@Suite struct PlanAndApplyCommandLine {
+    @Test func planWritesAFileApplyCarriesOut() throws {
+        let moto = try MotoServer.shared()
+        let (layer, name) = try renamedPythonLayer("planned")
+        let environment = moto.environment().compactMapValues { $0 }
+        try FileManager.default.createDirectory(atPath: layer.path + "/review", withIntermediateDirectories: true)
+
+        let plan = try layerpack(["plan", "-o", "review/plan.json"], in: layer.path, environment: environment)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("\(name) in us-east-1: publish: no version of `\(name)` is published yet"))
+        #expect(FileManager.default.fileExists(atPath: layer.path + "/review/plan.json"))
+
+        // Applied from another folder: the plan file is relative to the current one, the config is in the plan.
+        let apply = try layerpack(["apply", "plan.json"], in: layer.path + "/review", environment: environment)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(apply.stdout.contains("published: true") && apply.stdout.contains("version: 1"))
+
+        let again = try layerpack(["apply", "review/plan.json"], in: layer.path, environment: environment)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("Stale plan") && again.stderr.contains("version 1 was published since"), "\(again.stderr)")
+    }
+}
+
+@Suite struct DiffCommandLine {
+    @Test func diffExits0WhenEqualAnd1WhenTheSourcesDiffer() throws {
+        let moto = try MotoServer.shared()
+        let bucket = MotoServer.uniqueName("bucket")
+        try S3Client(configuration: try moto.configuration()).createBucket(bucket)
+        let (layer, _) = try renamedPythonLayer("diffcli", extra: "s3_bucket: \(bucket)\n")
+        let environment = moto.environment().compactMapValues { $0 }
+        #expect(try layerpack(["publish"], in: layer.path, environment: environment).status == 0)
+
+        let equal = try layerpack(["diff"], in: layer.path, environment: environment)
+        #expect(equal.status == 0, "\(equal.stderr)")
+        #expect(equal.stdout.hasPrefix("The sources match version 1"))
+
+        try Data("# changed\n".utf8).write(to: URL(fileURLWithPath: layer.path + "/site-packages/greeting/core.py"))
+        let differ = try layerpack(["diff", "--json"], in: layer.path, environment: environment)
+        #expect(differ.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(differ.stdout.utf8)) as? [String: Any])
+        #expect(object["changed"] as? [String] == ["python/greeting/core.py"] && object["equal"] as? Bool == false)
+    }
+}
+
+extension Data {
+    /// Appends these bytes to the file at `path`.
+    func append(to path: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: self)
     }
 }

@@ -33,6 +33,37 @@ import Testing
         expectError("layerpack.yml:1:", "`layer_name`", "1 to 140") { _ = try load("layer_name: \"\(name)\"\nlayout: python\nsources: [src]\n") }
     }
 
+    /// Found with the config fuzz harness (`Fuzz/seeds/config/alias-bomb-key.yml`): each level of aliases
+    /// multiplies the tree by ten, and Yams hashed all 10^9 nodes of the key. The limit only proves the hang is gone.
+    @Test(.timeLimit(.minutes(1))) func anchorsAndAliasesAreRefusedBeforeTheyExpand() {
+        var yaml = "layer_name: deps\ndescription: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        let keys = ["license_info", "compatible_runtimes", "filename", "s3_bucket", "s3_key", "s3_object_version", "exclude", "layout"]
+        for (level, key) in keys.enumerated() {
+            yaml += "\(key): &a\(level + 1) [" + Array(repeating: "*a\(level)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        yaml += "? *a8\n: 1\n"
+        expectError("layerpack.yml:2:", "YAML anchors and aliases (`&name`, `*name`) are not accepted") { _ = try load(yaml) }
+    }
+
+    @Test func ampersandsAndStarsInsideValuesAreText() throws {
+        let config = try load("""
+            layer_name: deps
+            # &notes on *the config
+            description: R&D for Tom & Jerry, *the* layer
+            compatible_runtimes: [python3.12]
+            exclude: ["*.md", '**/tests/**', a&b]
+            sources: [src]
+
+            """)
+        #expect(config.description == "R&D for Tom & Jerry, *the* layer")
+        #expect(config.exclude == ["*.md", "**/tests/**", "a&b"])
+    }
+
+    @Test func anEscapedAmpersandOrStarIsNeverAnAnchor() throws {
+        let config = try load("layer_name: deps\ndescription: \"Tom \\x26Jerry, \\x2athe\\x2a layer\"\nlayout: python\nsources: [src]\n")
+        #expect(config.description == "Tom &Jerry, *the* layer")
+    }
+
     @Test func unknownKeySuggestsTheRightOne() {
         expectError("layerpack.yml:2:", "Unknown key `compatible_runtime`", "Did you mean `compatible_runtimes`?") {
             _ = try load("layer_name: deps\ncompatible_runtime: [python3.12]\nsources: [src]\n")
@@ -162,6 +193,23 @@ import Testing
         let config = try load("layer_name: a\nlayout: python\ns3_bucket: artifacts-{region}\nregions: [us-east-1, eu-west-1, us-east-1]\nsources: [src]\n")
         #expect(config.regions == ["us-east-1", "eu-west-1"])
         #expect(config.s3Bucket(in: "eu-west-1") == "artifacts-eu-west-1")
+    }
+
+    @Test func permissionsAndKeep() throws {
+        expectError("layerpack.yml:4:", "`keep` and `skip_destroy: true` cannot be used together") {
+            _ = try load("layer_name: a\nlayout: python\nskip_destroy: true\nkeep: 2\nsources: [src]\n")
+        }
+        expectError("`keep` must be a whole number from 1") { _ = try load("layer_name: a\nlayout: python\nkeep: 0\nsources: [src]\n") }
+        expectError("layerpack.yml:4:", "`o-short` is not a valid `organization_id`", "10 to 32") {
+            _ = try load("layer_name: a\nlayout: python\npermissions:\n  - {principal: \"*\", organization_id: o-short}\nsources: [src]\n")
+        }
+        expectError("only with `principal: \"*\"`") {
+            _ = try load("layer_name: a\nlayout: python\npermissions: [{principal: \"111122223333\", organization_id: o-abc123def4}]\nsources: [src]\n")
+        }
+        expectError("`12345` is not a valid `principal`") { _ = try load("layer_name: a\nlayout: python\npermissions: [{principal: \"12345\"}]\nsources: [src]\n") }
+        let config = try load("layer_name: a\nlayout: python\nkeep: 3\npermissions: [{principal: \"*\"}, {principal: \"*\"}]\nsources: [src]\n")
+        #expect(config.keep == 3 && config.permissions == [LayerPermission(principal: "*")])
+        #expect(config.permissions?[0].statementID.hasPrefix("layerpack-") == true && config.permissions?[0].statementID.count == 22)
     }
 
     @Test func parsingTouchesNoDiskAndSourcesAreCheckedApart() throws {

@@ -76,7 +76,7 @@ import Testing
         #expect(unchanged.action == .unchanged)
         published.compatibleArchitectures = ["arm64"]
         let changed = try plan(TargetObservation(target: target, versions: [1], newestRun: [published]), config: config)
-        #expect(changed.action == .publish && changed.reason == "`compatible_architectures` changed")
+        #expect(changed.action == .publish && changed.reason == "`compatible_architectures` changed; deleting version 1")
     }
 
     @Test func throughS3TheRegionsBucketAndAContentAddressedKeyAreUsedAndAnObjectHoldingTheZipIsNotUploadedAgain() throws {
@@ -89,6 +89,35 @@ import Testing
         #expect(!present.upload)
         #expect(!PublishPlan(layerName: "deps", artifact: PlannedArtifact(sourceCodeHash: Planner.hash, sourceCodeSize: 1, filename: "/z"), targets: [present]).needsZip)
         #expect(PublishPlan(layerName: "deps", artifact: PlannedArtifact(sourceCodeHash: Planner.hash, sourceCodeSize: 1, filename: "/z"), targets: [fresh]).needsZip)
+    }
+
+    @Test func permissionsAreReconciledByStatementIdOnTheManagedVersionOnly() throws {
+        let wanted = LayerPermission(principal: "*", organizationID: "o-abc123def4")
+        let config = try config("permissions: [{principal: \"*\", organization_id: o-abc123def4}]\n")
+        var observation = TargetObservation(target: target, recorded: try record(3), recordedVersion: version(3), versions: [3], newestRun: [version(3)])
+        observation.policies = ["3": ["layerpack-000000000000", "set-by-hand"]]
+        let decision = try plan(observation, config: config)
+        #expect(decision.action == .unchanged && decision.changesSomething)
+        #expect(decision.addPermissions == [wanted] && decision.removeStatements == ["layerpack-000000000000"])
+        // Without the key, policies are left alone.
+        let untouched = try plan(observation)
+        #expect(untouched.addPermissions.isEmpty && untouched.removeStatements.isEmpty && !untouched.changesSomething)
+    }
+
+    @Test func keepDeletesAllButTheNewestAndNeverTheManagedVersion() throws {
+        let publishing = try plan(TargetObservation(target: target, versions: [6, 5, 4, 3], newestRun: [version(6, hash: Planner.otherHash)]),
+                                  config: try config("keep: 2\n"))
+        // The new version will be the newest, so one of the existing ones stays.
+        #expect(publishing.action == .publish && publishing.deleteVersions == [5, 4, 3])
+        let unchanged = try plan(TargetObservation(target: target, recorded: try record(3), recordedVersion: version(3), versions: [6, 5, 4, 3],
+                                                   newestRun: [version(6, hash: Planner.otherHash)]), config: try config("keep: 1\n"))
+        #expect(unchanged.action == .unchanged && unchanged.deleteVersions == [5, 4])
+        // Without keep, the replaced version goes unless skip_destroy.
+        let replacing = try plan(TargetObservation(target: target, versions: [2], newestRun: [version(2, hash: Planner.otherHash)]))
+        #expect(replacing.deleteVersions == [2])
+        let keeping = try plan(TargetObservation(target: target, versions: [2], newestRun: [version(2, hash: Planner.otherHash)]),
+                               config: try config("skip_destroy: true\n"))
+        #expect(keeping.deleteVersions.isEmpty)
     }
 
     @Test func thePlanIsAValueThatRoundTripsThroughJSON() throws {

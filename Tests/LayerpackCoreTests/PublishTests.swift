@@ -216,3 +216,50 @@ import TestSupport
         #expect(!folder.exists("layerpack.state.json"))
     }
 }
+
+/// The file GITHUB_OUTPUT names, read back as the runner reads it.
+@Suite struct GitHubOutputs {
+    @Test func everyValueReadsBackAsWrittenAndAddsNoOutput() throws {
+        let outputs: [(String, String?)] = [
+            ("published", "true"),
+            ("filename", "dist/x\nversion=666\n.zip"),
+            ("layer_arn", "dist/y\nversion=667"),
+            ("s3_key", "a\r\nversion=777\rb"),
+            ("reason", "ends with a newline\n"),
+            ("arn", "x\nlayerpack_eof_\nEOF"),
+            ("version", "1"),
+            ("s3_bucket", nil),
+        ]
+        let text = GitHubOutputFile.format(outputs)
+        let read = try readGitHubOutputs(text)
+        #expect(read.map(\.name) == outputs.map(\.0))
+        #expect(read.map(\.value) == outputs.map { $0.1 ?? "" })
+        #expect(text.hasPrefix("published=true\nfilename<<layerpack_eof_"))
+        #expect(text.contains("\nversion=1\ns3_bucket=\n"))
+    }
+
+    @Test func eachMultiLineValueHasItsOwnDelimiter() throws {
+        let text = GitHubOutputFile.format([("a", "1\n2"), ("b", "3\n4")])
+        let delimiters = text.split(separator: "\n").filter { $0.contains("<<") }.map { $0.split(separator: "<").last! }
+        #expect(delimiters.count == 2 && delimiters[0] != delimiters[1])
+    }
+
+    @Test func appendsToWhatIsThereAndCreatesAMissingFile() throws {
+        let folder = try TemporaryFolder()
+        let existing = try folder.write("outputs", "earlier=kept\n")
+        try GitHubOutputFile(path: existing).append([("version", "2")])
+        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "earlier=kept\nversion=2\n")
+        try GitHubOutputFile(path: folder.url("new")).append([("version", "3")])
+        #expect(try String(contentsOfFile: folder.url("new"), encoding: .utf8) == "version=3\n")
+    }
+
+    @Test(arguments: ["missing-folder/outputs", ""])
+    func aFileThatCannotBeAppendedToIsRefusedOnOpening(_ relative: String) throws {
+        let folder = try TemporaryFolder()
+        let path = folder.url(relative)
+        #expect { _ = try GitHubOutputFile(path: path) } throws: { error in
+            let message = "\(error)"
+            return message.contains("`\(path)`") && message.contains("Nothing was published")
+        }
+    }
+}

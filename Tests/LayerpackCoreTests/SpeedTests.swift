@@ -271,7 +271,7 @@ struct StatCacheTests {
         let statCache = layer.root + "/.layerpack/stat-cache"
         // A record that matches the file's stat exactly but holds a stale digest, as if the file had
         // changed right after it was hashed without its stat changing.
-        let stale = StatCache.Record(stat: entry.fileStat, digest: SHA256.hash(Data("stale".utf8)))
+        let stale = StatCache.Record(stat: entry.fileStat, fingerprint: Fingerprint(digest: SHA256.hash(Data("stale".utf8)), crc: 0))
         let newest = max(entry.fileStat.modifiedNanoseconds, entry.fileStat.changedNanoseconds)
 
         try StatCache.Snapshot(records: [entry.sourcePath: stale], reference: newest).encoded().write(to: URL(fileURLWithPath: statCache))

@@ -92,7 +92,7 @@ extension PublishReport {
     var published: Bool { single.published }
     var reason: String { single.reason }
     var layerVersion: LayerVersion? { single.layerVersion }
-    var deletedVersion: Int? { single.deletedVersion }
+    var deletedVersion: Int? { single.deletedVersions.first }
     var s3Bucket: String? { single.s3?.bucket }
     var s3Key: String? { single.s3?.key }
     var s3ObjectVersion: String? { single.s3?.objectVersion }

@@ -117,3 +117,23 @@ import TestSupport
         #expect(!folder.exists("dist"))
     }
 }
+
+@Suite struct TwoConfigsInOneFolder {
+    @Test func eachKeepsItsOwnStatCache() throws {
+        let folder = try TemporaryFolder()
+        for index in 0..<20 {
+            try folder.write("first/m\(index).py", "x = \(index)\n")
+            try folder.write("second/m\(index).py", "y = \(index)\n")
+        }
+        let first = try folder.config("layer_name: first\nlayout: python\nsources: [first]\n", name: "first.yml")
+        let second = try folder.config("layer_name: second\nlayout: python\nsources: [second]\n", name: "second.yml")
+        usleep(50_000)
+        let options = BuildOptions(useCache: true)
+        _ = try LayerBuilder.build(try LayerPlan(config: first), options: options)
+        _ = try LayerBuilder.build(try LayerPlan(config: second), options: options)
+        #expect(first.statCachePath != second.statCachePath)
+        // Neither run undid the other's cache: checking either hashes nothing.
+        #expect(try LayerCheck.run(try LayerPlan(config: first), options: options).statistics.hashed == 0)
+        #expect(try LayerCheck.run(try LayerPlan(config: second), options: options).statistics.hashed == 0)
+    }
+}

@@ -126,6 +126,11 @@ public final class StubHTTPServer: Sendable {
 
     public func requestLog() throws -> [String] { try server.log() }
 
+    /// Serves the file at `file` on `GET path`, whole or by `Range`, as a static server or S3 does.
+    public func serve(_ path: String, file: String) throws {
+        try server.control("POST", "route", ["method": "GET", "path": path, "file": file])
+    }
+
     public func stop() { server.stop() }
 }
 

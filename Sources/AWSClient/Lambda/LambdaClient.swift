@@ -118,6 +118,47 @@ public struct LambdaClient: Sendable {
         _ = try service.send(.init(operation: "DeleteLayerVersion", method: "DELETE", path: Self.versionsPath(layerName) + "/\(version)"))
     }
 
+    /// Lets `principal` (an account id or `*`, with `organizationID` only with `*`) use a version.
+    public func addLayerVersionPermission(layerName: String, version: Int, statementID: String, principal: String, organizationID: String?) throws {
+        try Self.validate(layerName: layerName)
+        var body = ["StatementId": statementID, "Action": "lambda:GetLayerVersion", "Principal": principal]
+        body["OrganizationId"] = organizationID
+        _ = try service.send(.init(
+            operation: "AddLayerVersionPermission", method: "POST", path: Self.versionsPath(layerName) + "/\(version)/policy",
+            headers: ["Content-Type": "application/json"], body: .data(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))
+        ))
+    }
+
+    /// The statement ids of a version's policy; empty when it has none (or the version is gone).
+    public func layerVersionPolicyStatementIDs(layerName: String, version: Int) throws -> [String] {
+        try Self.validate(layerName: layerName)
+        let response = try service.send(.init(
+            operation: "GetLayerVersionPolicy", method: "GET", path: Self.versionsPath(layerName) + "/\(version)/policy", acceptedStatuses: [404]
+        ))
+        guard response.statusCode != 404 else { return [] }
+        struct Answer: Decodable { var Policy: String? }
+        struct Policy: Decodable {
+            struct Statement: Decodable { var Sid: String? }
+            var Statement: [Statement]?
+        }
+        let answer = try decode(Answer.self, from: response, operation: "GetLayerVersionPolicy")
+        guard let text = answer.Policy, !text.isEmpty else { return [] }
+        do {
+            return try JSONDecoder().decode(Policy.self, from: Data(text.utf8)).Statement?.compactMap(\.Sid) ?? []
+        } catch {
+            throw AWSClientError.invalidResponse(operation: "GetLayerVersionPolicy", reason: "the policy is not a JSON policy document")
+        }
+    }
+
+    /// Removes one statement from a version's policy.
+    public func removeLayerVersionPermission(layerName: String, version: Int, statementID: String) throws {
+        try Self.validate(layerName: layerName)
+        _ = try service.send(.init(
+            operation: "RemoveLayerVersionPermission", method: "DELETE",
+            path: Self.versionsPath(layerName) + "/\(version)/policy/\(SigV4Signer.percentEncode(statementID))"
+        ))
+    }
+
     static func versionsPath(_ layerName: String) -> String {
         "/2018-10-31/layers/\(SigV4Signer.percentEncode(layerName))/versions"
     }

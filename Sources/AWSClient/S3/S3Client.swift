@@ -67,6 +67,24 @@ public struct S3Client: Sendable {
         )
     }
 
+    /// A range of an object's bytes, and the object's whole size (from `Content-Range`). `range` is
+    /// `bytes=FIRST-LAST`, or `bytes=-N` for the last N bytes.
+    public func getObjectRange(bucket: String, key: String, versionID: String? = nil, range: String) throws -> (bytes: Data, totalSize: Int64) {
+        let response = try send(bucket, key: key, .init(
+            operation: "GetObject", method: "GET", path: "", query: versionID.map { [("versionId", $0)] } ?? [], headers: ["Range": range]))
+        return (response.body, try Self.totalSize(response, operation: "GetObject"))
+    }
+
+    /// The whole size a ranged answer (206) gives in `Content-Range: bytes FIRST-LAST/SIZE`; a 200 answer's body is all of it.
+    public static func totalSize(_ response: HTTPResponse, operation: String) throws -> Int64 {
+        if response.statusCode == 200 { return Int64(response.body.count) }
+        guard let header = response[header: "content-range"], let slash = header.lastIndex(of: "/"),
+              let size = Int64(header[header.index(after: slash)...].trimmingCharacters(in: .whitespaces)) else {
+            throw AWSClientError.invalidResponse(operation: operation, reason: "a ranged answer without a `Content-Range` giving the size")
+        }
+        return size
+    }
+
     /// Uploads a file, in one PutObject below `multipartThreshold` and in parts from there on.
     public func upload(fileAt path: String, bucket: String, key: String, metadata: [String: String] = [:], contentType: String) throws -> S3UploadResult {
         let size = try Self.fileSize(path)

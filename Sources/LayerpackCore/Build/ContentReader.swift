@@ -27,29 +27,29 @@ final class ContentReader: Sendable {
 
     var statistics: WorkStatistics { counts.value }
 
-    /// The SHA-256 of the entry's content: from the stat cache when the file is unchanged, else hashed.
-    func digest(of entry: PlannedEntry) throws -> Digest {
-        if let known = statCache?.trustedDigest(for: entry) {
-            statCache?.record(entry, digest: known, hashed: false)
+    /// The SHA-256 and CRC-32 of the entry's content: from the stat cache when the file is unchanged, else read.
+    func fingerprint(of entry: PlannedEntry) throws -> Fingerprint {
+        if let known = statCache?.trustedFingerprint(for: entry) {
+            statCache?.record(entry, known, hashed: false)
             return known
         }
-        let digest: Digest
+        let fingerprint: Fingerprint
         switch entry.kind {
-        case .file: digest = try FileIO.hash(entry)
-        case .symlink(let target): digest = SHA256.hash(Data(target.utf8))
+        case .file: fingerprint = try FileIO.fingerprint(entry)
+        case .symlink(let target): fingerprint = Array(target.utf8).withUnsafeBytes { Fingerprint(of: $0) }
         }
         counts.add(\.hashed)
-        statCache?.record(entry, digest: digest, hashed: true)
-        return digest
+        statCache?.record(entry, fingerprint, hashed: true)
+        return fingerprint
     }
 
     /// The entry as the zip stores it. An unchanged file whose compressed bytes are cached is not read
     /// at all; a file read anyway (changed, or not in the stat cache) still reuses cached bytes when
     /// its content is known to the entry cache.
     func payload(for entry: PlannedEntry, method: EntryPayload.Method) throws -> EntryPayload {
-        let known = statCache?.trustedDigest(for: entry)
-        if method == .deflate, let known, let cached = entryCache?.payload(for: known, size: entry.size) {
-            statCache?.record(entry, digest: known, hashed: false)
+        let known = statCache?.trustedFingerprint(for: entry)
+        if method == .deflate, let known, let cached = entryCache?.payload(for: known.digest, size: entry.size) {
+            statCache?.record(entry, known, hashed: false)
             counts.add(\.reused)
             return cached
         }
@@ -67,11 +67,11 @@ final class ContentReader: Sendable {
     }
 
     private func payload(for entry: PlannedEntry, method: EntryPayload.Method, content: UnsafeRawBufferPointer,
-                         known: Digest?, workspace: Workspace) -> EntryPayload {
-        let digest = SHA256.hash(content)
-        let crc = crc32(content)
+                         known: Fingerprint?, workspace: Workspace) -> EntryPayload {
+        let fingerprint = Fingerprint(of: content)
+        let (digest, crc) = (fingerprint.digest, fingerprint.crc)
         counts.add(\.hashed)
-        statCache?.record(entry, digest: digest, hashed: digest != known)
+        statCache?.record(entry, fingerprint, hashed: fingerprint != known)
 
         if method == .deflate, known == nil, let cached = entryCache?.payload(for: digest, size: Int64(content.count)), cached.crc == crc {
             counts.add(\.reused)
@@ -93,6 +93,26 @@ final class ContentReader: Sendable {
     func finish() {
         statCache?.save()
         if statistics.compressed > 0 { entryCache?.trim() }
+    }
+}
+
+/// What identifies a file's content: its SHA-256 (the lock's) and its CRC-32 (the zip's).
+struct Fingerprint: Equatable, Sendable {
+    let digest: Digest
+    let crc: UInt32
+
+    init(digest: Digest, crc: UInt32) {
+        self.digest = digest
+        self.crc = crc
+    }
+
+    init(of bytes: UnsafeRawBufferPointer) {
+        self.init(digest: SHA256.hash(bytes), crc: crc32(bytes))
+    }
+
+    var crcHex: String {
+        let hex = String(crc, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import Shutdown
 #if canImport(Glibc)
 import Glibc
@@ -52,6 +53,12 @@ enum FileIO {
     private static let renameExchange: RenameAt2? = dlsym(nil, "renameat2").map { unsafeBitCast($0, to: RenameAt2.self) }
     /// `RENAME_EXCHANGE` from <linux/fs.h>.
     private static let renameExchangeFlag: UInt32 = 1 << 1
+
+    /// The hex SHA-256 of a config's file, to tell whether it changed.
+    static func digestOfConfig(_ config: LayerConfig) throws -> String {
+        let path = URL(fileURLWithPath: config.directory).appendingPathComponent(URL(fileURLWithPath: config.file).lastPathComponent).path
+        do { return try SHA256.hash(fileAt: path).hex } catch { throw BuildError.unreadable(path: path, reason: "\(error)") }
+    }
 
     /// A write error as the user should read it; the disk being full is the common one.
     static func describeWriteError(_ code: Int32) -> String {

@@ -46,7 +46,7 @@ public enum LayerCheck {
         // Digests are computed on worker threads (or come from the stat cache) and compared here in order.
         let reader = ContentReader(config: plan.config, options: options)
         let prefetcher = Prefetcher(costs: locked.map(\.entry.size), jobs: options.jobs, budget: .max) { index in
-            try reader.digest(of: locked[index].entry)
+            try reader.fingerprint(of: locked[index].entry).digest
         }
         defer { prefetcher.finish() }
         let progress = ProgressCounter(locked.map(\.entry), report: options.progress)

@@ -65,12 +65,21 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// The lock at `path`, or nil when there is none.
     public static func read(at path: String) throws -> LockFile? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw BuildError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        return try parse(data, path: path)
+    }
+
+    /// The lock in `data`, read from `path` (which errors name).
+    public static func parse(_ data: Data, path: String) throws -> LockFile {
         let malformed = { (detail: String) in
             BuildError.unreadable(path: path, reason: "it is not a layerpack lock file (\(detail)); delete it and run `layerpack build` to write a new one")
         }
         // JSONSerialization rather than JSONDecoder: it reads a lock of thousands of entries several times faster.
         let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
             throw malformed(error.localizedDescription)
         }
         guard let root = object as? [String: Any], let version = root["lock_version"] as? Int, let layerName = root["layer_name"] as? String,

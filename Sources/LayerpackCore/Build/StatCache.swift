@@ -19,7 +19,7 @@ import Glibc
 final class StatCache: @unchecked Sendable {
     struct Record: Equatable {
         let stat: FileStat
-        let digest: Digest
+        let fingerprint: Fingerprint
     }
 
     let path: String
@@ -39,19 +39,19 @@ final class StatCache: @unchecked Sendable {
 
     deinit { discardStaging() }
 
-    /// The SHA-256 the cache holds for `entry`'s file, when its record can be trusted.
-    func trustedDigest(for entry: PlannedEntry) -> Digest? {
+    /// The SHA-256 and CRC-32 the cache holds for `entry`'s file, when its record can be trusted.
+    func trustedFingerprint(for entry: PlannedEntry) -> Fingerprint? {
         guard case .file = entry.kind, let record = previous.records[entry.sourcePath], record.stat == entry.fileStat,
               entry.fileStat.modifiedNanoseconds < previous.reference, entry.fileStat.changedNanoseconds < previous.reference
         else { return nil }
-        return record.digest
+        return record.fingerprint
     }
 
-    /// Notes `entry`'s digest for the next cache; `hashed` when it was computed now rather than trusted.
-    func record(_ entry: PlannedEntry, digest: Digest, hashed: Bool) {
+    /// Notes `entry`'s fingerprint for the next cache; `hashed` when it was computed now rather than trusted.
+    func record(_ entry: PlannedEntry, _ fingerprint: Fingerprint, hashed: Bool) {
         guard case .file = entry.kind, !entry.sourcePath.utf8.contains(UInt8(ascii: "\n")) else { return }
         lock.withLock {
-            records[entry.sourcePath] = Record(stat: entry.fileStat, digest: digest)
+            records[entry.sourcePath] = Record(stat: entry.fileStat, fingerprint: fingerprint)
             if hashed { hashedAny = true }
         }
     }
@@ -91,15 +91,15 @@ final class StatCache: @unchecked Sendable {
 }
 
 extension StatCache {
-    /// The cache as a file holds it: a header line `layerpack-stat-cache 1 <reference ns>`, one line
-    /// per file `<sha256> <device> <inode> <size> <mode> <mtime ns> <ctime ns> <path>`, and a last line
-    /// `sha256 <hex>` over everything before it.
+    /// The cache as a file holds it: a header line `layerpack-stat-cache 2 <reference ns>`, one line
+    /// per file `<sha256> <crc32> <device> <inode> <size> <mode> <mtime ns> <ctime ns> <path>`, and a last
+    /// line `sha256 <hex>` over everything before it. A cache of another version reads as empty.
     struct Snapshot {
         var records: [String: Record] = [:]
         /// Nothing is older than `.min`, so an empty snapshot trusts nothing.
         var reference: Int64 = .min
 
-        static let header = "layerpack-stat-cache 1"
+        static let header = "layerpack-stat-cache 2"
 
         static func load(from path: String) -> Snapshot {
             guard let data = FileManager.default.contents(atPath: path) else { return Snapshot() }
@@ -119,15 +119,16 @@ extension StatCache {
             else { return nil }
             var snapshot = Snapshot(reference: reference)
             for line in lines {
-                let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 7, omittingEmptySubsequences: false)
-                guard fields.count == 8, let digest = Digest(hex: fields[0]),
-                      let device = UInt64(decimal: fields[1]), let inode = UInt64(decimal: fields[2]),
-                      let size = Int64(decimal: fields[3]), let mode = UInt32(decimal: fields[4]),
-                      let modified = Int64(decimal: fields[5]), let changed = Int64(decimal: fields[6])
+                let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 8, omittingEmptySubsequences: false)
+                guard fields.count == 9, let digest = Digest(hex: fields[0]), fields[1].count == 8,
+                      let crc = UInt32(String(decoding: fields[1], as: UTF8.self), radix: 16),
+                      let device = UInt64(decimal: fields[2]), let inode = UInt64(decimal: fields[3]),
+                      let size = Int64(decimal: fields[4]), let mode = UInt32(decimal: fields[5]),
+                      let modified = Int64(decimal: fields[6]), let changed = Int64(decimal: fields[7])
                 else { return nil }
                 let stat = FileStat(device: device, inode: inode, size: size, mode: mode,
                                     modifiedNanoseconds: modified, changedNanoseconds: changed)
-                snapshot.records[String(decoding: fields[7], as: UTF8.self)] = Record(stat: stat, digest: digest)
+                snapshot.records[String(decoding: fields[8], as: UTF8.self)] = Record(stat: stat, fingerprint: Fingerprint(digest: digest, crc: crc))
             }
             return snapshot
         }
@@ -137,7 +138,7 @@ extension StatCache {
             // In no particular order: the file is a cache, read whole into a dictionary.
             for (path, record) in records {
                 let s = record.stat
-                text += "\(record.digest.hex) \(s.device) \(s.inode) \(s.size) \(s.mode) \(s.modifiedNanoseconds) \(s.changedNanoseconds) \(path)\n"
+                text += "\(record.fingerprint.digest.hex) \(record.fingerprint.crcHex) \(s.device) \(s.inode) \(s.size) \(s.mode) \(s.modifiedNanoseconds) \(s.changedNanoseconds) \(path)\n"
             }
             text += "sha256 \(SHA256.hash(Data(text.utf8)).hex)\n"
             return Data(text.utf8)

@@ -15,6 +15,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
     case sourceMissing(file: String, line: Int, path: String, resolved: String)
     case layoutNeeded(file: String, reason: String, accepted: [String])
     case destinationNeeded(file: String, line: Int, path: String, reason: String)
+    case conflict(file: String, line: Int, keys: [String], reason: String)
+    case anchorOrAlias(file: String, line: Int)
 
     public var description: String { diagnostic.description }
 
@@ -29,7 +31,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
         case .missingKey(let file, _, _), .layoutNeeded(let file, _, _): return .file(path: file, line: nil)
         case .unknownKey(let file, let line, _, _, _), .wrongType(let file, let line, _, _), .invalidValue(let file, let line, _, _, _),
              .tooMany(let file, let line, _, _, _), .tooLong(let file, let line, _, _, _), .requires(let file, let line, _, _),
-             .sourceMissing(let file, let line, _, _), .destinationNeeded(let file, let line, _, _):
+             .sourceMissing(let file, let line, _, _), .destinationNeeded(let file, let line, _, _), .conflict(let file, let line, _, _),
+             .anchorOrAlias(let file, let line):
             return .file(path: file, line: line)
         }
     }
@@ -66,6 +69,10 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
             return "\(reason) Set `layout:` to one of \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
         case .destinationNeeded(_, _, let path, let reason):
             return "The source `\(path)` needs a `to:` destination: \(reason)"
+        case .conflict(_, _, let keys, let reason):
+            return "\(keys.map { "`\($0)`" }.joined(separator: " and ")) cannot be used together: \(reason)"
+        case .anchorOrAlias:
+            return "YAML anchors and aliases (`&name`, `*name`) are not accepted in a layerpack config: a few lines of them can expand past any memory. Write the values out; an `&` or `*` that starts a word in a value can be written in double quotes as `\\x26` or `\\x2a`."
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import Yams
 
 /// A validated `layerpack.yml`. Keys are the Terraform resource's argument names plus the packaging keys
@@ -43,6 +44,10 @@ public struct LayerConfig: Sendable {
     public let sourceCodeHash: String?
     /// `regions:`, the regions to publish to; empty means the one the AWS configuration names.
     public let regions: [String]
+    /// `permissions:`, who may use the managed version; nil (the key absent) leaves policies alone.
+    public let permissions: [LayerPermission]?
+    /// `keep:`, how many of the newest versions remain after every publish; nil keeps today's rule.
+    public let keep: Int?
 
     public let layout: Catalog.Layout
     public let sources: [Source]
@@ -58,7 +63,12 @@ public struct LayerConfig: Sendable {
     public var stateDirectory: String { URL(fileURLWithPath: directory).appendingPathComponent(".layerpack").path }
 
     /// What each source file's `lstat` said when it was last hashed, so unchanged files are not hashed again.
-    public var statCachePath: String { stateDirectory + "/stat-cache" }
+    /// Each config has its own (`layerpack.yml`: `stat-cache`; `other.yml`: `other.stat-cache`), so two
+    /// configs in one folder do not undo each other's.
+    public var statCachePath: String {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        return stateDirectory + "/" + (name == LayerConfig.defaultFileName ? "stat-cache" : URL(fileURLWithPath: name).deletingPathExtension().lastPathComponent + ".stat-cache")
+    }
 
     /// `path` relative to the config's folder when it is inside it, for messages.
     public func relativePath(_ path: String) -> String {
@@ -86,7 +96,7 @@ public struct LayerConfig: Sendable {
     static let knownKeys = [
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
-        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions",
+        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions", "permissions", "keep",
     ]
 
     /// The bucket for a region: `s3_bucket` with `{region}` replaced.
@@ -135,6 +145,7 @@ private struct Reader {
 
     init(text: String, file: String) throws {
         self.file = file
+        if let line = Reader.lineOfAnchorOrAlias(in: text) { throw ConfigError.anchorOrAlias(file: file, line: line) }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let error as YamlError {
             throw Reader.syntaxError(error, file: file, text: text)
@@ -155,6 +166,26 @@ private struct Reader {
     }
 
     static func line(of node: Node) -> Int { node.mark?.line ?? 1 }
+
+    /// The line of the first YAML anchor (`&name`) or alias (`*name`) that `text` may hold, when it holds
+    /// both kinds: a few nested aliases of one anchor make a tree of billions of nodes, which Yams hashes
+    /// whole when one is a mapping key. Looks where a node can start (after a line's indentation, a space,
+    /// `[`, `{`, `,` or `:`), outside whole-line comments; so it never misses one, and text in a value
+    /// such as `R&D` or `"*.md"` does not count.
+    static func lineOfAnchorOrAlias(in text: String) -> Int? {
+        var anchorLine: Int?, aliasLine: Int?
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let characters = Array(line.drop { $0 == " " || $0 == "\t" })
+            if characters.first == "#" { continue }
+            for (position, character) in characters.enumerated() where character == "&" || character == "*" {
+                let before = position == 0 ? " " : characters[position - 1]
+                guard position + 1 < characters.count, " \t\r[{,:".contains(before), !" \t\r,[]{}".contains(characters[position + 1]) else { continue }
+                if character == "&" { anchorLine = anchorLine ?? index + 1 } else { aliasLine = aliasLine ?? index + 1 }
+            }
+        }
+        guard let anchorLine, let aliasLine else { return nil }
+        return min(anchorLine, aliasLine)
+    }
 
     static func syntaxError(_ error: YamlError, file: String, text: String) -> ConfigError {
         switch error {
@@ -276,6 +307,12 @@ private struct Reader {
             throw ConfigError.requires(file: file, line: line("s3_object_version"), key: "s3_object_version", other: "s3_key")
         }
         let skipDestroy = try bool("skip_destroy") ?? false
+        let keep = try integer("keep", range: 1...10_000)
+        if keep != nil && skipDestroy {
+            throw ConfigError.conflict(file: file, line: line("keep"), keys: ["keep", "skip_destroy: true"],
+                                       reason: "`keep` deletes all but the newest versions, and `skip_destroy: true` deletes none. Use one of them.")
+        }
+        let permissions = try readPermissions()
         let sourceCodeHash = try string("source_code_hash")
         if let sourceCodeHash, Data(base64Encoded: sourceCodeHash)?.count != 32 {
             throw ConfigError.invalidValue(file: file, line: line("source_code_hash"), key: "source_code_hash", value: sourceCodeHash,
@@ -307,7 +344,7 @@ private struct Reader {
             compatibleRuntimes: runtimes, compatibleArchitectures: architectures,
             filename: absolutePath(filename, in: directory),
             s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
-            skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash, regions: regions,
+            skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash, regions: regions, permissions: permissions, keep: keep,
             layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
             cacheDirectory: cacheDirectory)
     }
@@ -348,6 +385,46 @@ private struct Reader {
     func rubyVersion(of runtimes: [String], catalog: Catalog) -> String? {
         let versions = uniqued(runtimes.filter { catalog.layout(forRuntime: $0)?.name == "ruby" }.map { "\($0.dropFirst("ruby".count)).0" })
         return versions.count == 1 ? versions[0] : nil
+    }
+
+    /// `permissions:`: `{principal: "123456789012"}`, `{principal: "*"}`, or `{principal: "*", organization_id: "o-…"}`.
+    func readPermissions() throws -> [LayerPermission]? {
+        guard let node = value("permissions") else { return nil }
+        let example = "`permissions: [{principal: \"123456789012\"}, {principal: \"*\", organization_id: o-abc123def4}]`"
+        guard case .sequence(let items) = node else {
+            throw ConfigError.wrongType(file: file, line: line("permissions"), key: "permissions", expected: "a list, such as \(example)")
+        }
+        var seen = Set<LayerPermission>()
+        return try items.compactMap { item in
+            let itemLine = Reader.line(of: item)
+            guard case .mapping(let mapping) = item else {
+                throw ConfigError.wrongType(file: file, line: itemLine, key: "permissions", expected: "a list of `{principal: …}` entries, such as \(example)")
+            }
+            for (key, _) in mapping where !["principal", "organization_id"].contains(key.string ?? "") {
+                let name = key.string ?? "\(key)"
+                throw ConfigError.unknownKey(file: file, line: Reader.line(of: key), key: "permissions: \(name)",
+                                             suggestion: closestMatch(to: name, in: ["principal", "organization_id"]).map { "permissions: \($0)" },
+                                             accepted: ["principal", "organization_id"])
+            }
+            guard let principal = mapping["principal"]?.string, principal == "*" || (principal.count == 12 && principal.allSatisfy(\.isASCIIDigit)) else {
+                throw ConfigError.invalidValue(file: file, line: itemLine, key: "principal", value: mapping["principal"]?.string ?? "",
+                                               accepted: "A principal is a 12-digit AWS account id, or `\"*\"` for every account (with `organization_id` to limit it to an organisation).")
+            }
+            let organization = mapping["organization_id"]?.string
+            if let organization {
+                guard principal == "*" else {
+                    throw ConfigError.invalidValue(file: file, line: itemLine, key: "organization_id", value: organization,
+                                                   accepted: "AWS accepts `organization_id` only with `principal: \"*\"`.")
+                }
+                let body = organization.dropFirst(2)
+                guard organization.hasPrefix("o-"), (10...32).contains(body.count), body.allSatisfy({ $0.isASCIIDigit || ("a"..."z").contains($0) }) else {
+                    throw ConfigError.invalidValue(file: file, line: itemLine, key: "organization_id", value: organization,
+                                                   accepted: "An organisation id is `o-` and 10 to 32 lowercase letters or digits, e.g. `o-abc123def4`.")
+                }
+            }
+            let permission = LayerPermission(principal: principal, organizationID: organization)
+            return seen.insert(permission).inserted ? permission : nil
+        }
     }
 
     func readSources(directory: String, layout: Catalog.Layout, rubyVersion: String?, publishesExistingObject: Bool) throws -> [LayerConfig.Source] {
@@ -407,6 +484,37 @@ private struct Reader {
                                       destinationIsExact: false, line: itemLine)
         }
     }
+}
+
+/// One statement of a layer version's policy: who may use it (`lambda:GetLayerVersion`).
+public struct LayerPermission: Hashable, Sendable, Codable {
+    /// A 12-digit account id, or `*`.
+    public let principal: String
+    /// With `*`: only this organisation's accounts.
+    public let organizationID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case principal, organizationID = "organization_id"
+    }
+
+    public init(principal: String, organizationID: String? = nil) {
+        self.principal = principal
+        self.organizationID = organizationID
+    }
+
+    /// The statement ids layerpack adds start with this; it touches no others.
+    public static let statementPrefix = "layerpack-"
+
+    /// `layerpack-` and 12 hex digits of the SHA-256 of the principal and organisation: the same
+    /// permission gets the same id in every run and region, so statements are compared by id.
+    public var statementID: String {
+        let digest = SHA256.hash(Data("\(principal)\n\(organizationID ?? "")".utf8))
+        return LayerPermission.statementPrefix + digest.hex.prefix(12)
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
 
 extension LayerConfig {

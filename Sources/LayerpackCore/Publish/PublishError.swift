@@ -8,6 +8,12 @@ public enum PublishError: Error, CustomStringConvertible, Equatable, DiagnosticC
     case layerVersionNotFound(arn: String)
     case accountMismatch(arn: String, arnAccount: String, credentialsAccount: String)
     case publishNotConfirmed(layerName: String, attempts: Int, lastError: String)
+    case configChangedSincePlan(config: String)
+    case zipChangedSincePlan(zip: String, planned: String, now: String?)
+    case stalePlan(target: String, planned: Int?, now: Int?)
+    case planTargetsDiffer(config: String)
+    case gitHubOutputNotWritable(path: String, reason: String)
+    case gitHubOutputWriteFailed(path: String, reason: String)
 
     public var description: String { diagnostic.description }
 
@@ -33,8 +39,22 @@ public enum PublishError: Error, CustomStringConvertible, Equatable, DiagnosticC
             return "The layer version `\(arn)` does not exist (or is not visible with these credentials)."
         case .accountMismatch(let arn, let arnAccount, let credentialsAccount):
             return "`\(arn)` is in the account `\(arnAccount)`, but the AWS credentials are for the account `\(credentialsAccount)`. Import with credentials for `\(arnAccount)`."
+        case .configChangedSincePlan(let config):
+            return "`\(config)` changed since the plan was made; run `layerpack plan` again."
+        case .zipChangedSincePlan(let zip, let planned, let now):
+            return "The zip changed since the plan: `\(zip)` \(now.map { "has the hash `\($0)`" } ?? "is missing"), the plan publishes `\(planned)`. Run `layerpack plan` again."
+        case .stalePlan(let target, let planned, let now):
+            let what = now.map { now in planned.map { now > $0 ? "version \(now) was published since" : "version \($0) is gone (the newest is now \(now))" } ?? "version \(now) was published since" }
+                ?? "version \(planned.map(String.init) ?? "?") is gone"
+            return "Stale plan for \(target): \(what); run `layerpack plan` again."
+        case .planTargetsDiffer(let config):
+            return "The targets of `\(config)` are not the plan's (its `regions:` or the AWS region changed); run `layerpack plan` again."
         case .publishNotConfirmed(let layerName, let attempts, let lastError):
             return "Publishing a new version of `\(layerName)` failed \(attempts) times and no matching version was found afterwards. The last error: \(lastError)"
+        case .gitHubOutputNotWritable(let path, let reason):
+            return "Cannot append the step outputs to `\(path)`, the file GITHUB_OUTPUT names: \(reason). Nothing was published. Set GITHUB_OUTPUT to a file that can be appended to, or leave it unset."
+        case .gitHubOutputWriteFailed(let path, let reason):
+            return "Could not append the step outputs to `\(path)`, the file GITHUB_OUTPUT names: \(reason). The results above stand; only the step outputs are missing or incomplete."
         }
     }
 }

@@ -35,6 +35,9 @@ public struct TargetObservation: Codable, Sendable {
     public var newestRun: [LayerVersion]
     /// The zip's hash as the S3 object the zip would be uploaded to says it holds (`x-amz-meta-layerpack-sha256`).
     public var objectHash: String?
+    /// With `permissions:`, the policy statement ids of the versions that may stay managed (the recorded
+    /// one, the lowest of the newest duplicates), by version number.
+    public var policies: [String: [String]] = [:]
 
     public init(target: PublishTarget, recorded: TargetRecord? = nil, recordedVersion: LayerVersion? = nil, versions: [Int] = [],
                 newestRun: [LayerVersion] = [], objectHash: String? = nil) {
@@ -100,10 +103,21 @@ public struct TargetPlan: Codable, Sendable {
     public let s3: S3Location?
     /// Publishing through S3: whether the object must be uploaded (it does not hold this zip yet).
     public let upload: Bool
+    /// Statements to add to the managed version's policy (`permissions:`).
+    public let addPermissions: [LayerPermission]
+    /// Statement ids (layerpack's own) to remove from the managed version's policy.
+    public let removeStatements: [String]
+    /// Versions to delete once the managed version is in place: the replaced one (unless `skip_destroy`),
+    /// or, with `keep: N`, all but the newest N.
+    public let deleteVersions: [Int]
 
     enum CodingKeys: String, CodingKey {
         case target, action, reason, version, replacedVersion = "replaced_version", newestVersion = "newest_version", s3, upload
+        case addPermissions = "add_permissions", removeStatements = "remove_statements", deleteVersions = "delete_versions"
     }
+
+    /// Whether applying changes anything remotely.
+    public var changesSomething: Bool { action != .unchanged || !addPermissions.isEmpty || !removeStatements.isEmpty || !deleteVersions.isEmpty }
 }
 
 /// The decision: a pure function of the config, the artifact and the observations.
@@ -114,32 +128,55 @@ public enum PublishPlanner {
     }
 
     static func plan(config: LayerConfig, artifact: PlannedArtifact, observation: TargetObservation) -> TargetPlan {
-        let hash = artifact.sourceCodeHash
-        let newest = observation.versions.first
-        func decision(_ action: TargetPlan.Action, _ reason: String, version: LayerVersion? = nil, replaced: Int? = nil,
-                      s3: S3Location? = nil, upload: Bool = false) -> TargetPlan {
-            TargetPlan(target: observation.target, action: action, reason: reason, version: version, replacedVersion: replaced,
-                       newestVersion: newest, s3: s3, upload: upload)
+        let decision = decide(config: config, artifact: artifact, observation: observation)
+        let managed = decision.version?.version
+        // Permissions: the managed version gets exactly the configured statements (a new version has none).
+        let present = Set((managed.flatMap { observation.policies[String($0)] } ?? []).filter { $0.hasPrefix(LayerPermission.statementPrefix) })
+        let wanted = config.permissions ?? []
+        let add = config.permissions == nil ? [] : wanted.filter { !present.contains($0.statementID) }
+        let remove = config.permissions == nil ? [] : present.subtracting(wanted.map(\.statementID)).sorted()
+        // Versions to delete: with `keep: N`, all but the newest N (never the managed one); else the replaced one.
+        var delete: [Int]
+        if let keep = config.keep {
+            let survivors = decision.action == .publish ? keep - 1 : keep
+            delete = Array(observation.versions.dropFirst(survivors)).filter { $0 != managed }
+        } else {
+            delete = decision.replaced.map { [$0] } ?? []
+            if config.skipDestroy || decision.replaced == managed { delete = [] }
         }
+        var reason = decision.reason
+        var changes: [String] = []
+        if !add.isEmpty { changes.append("adding the permission for \(add.map(\.summary).joined(separator: ", "))") }
+        if !remove.isEmpty { changes.append("removing the statements \(remove.map { "`\($0)`" }.joined(separator: ", "))") }
+        if !delete.isEmpty { changes.append("deleting version\(delete.count == 1 ? "" : "s") \(delete.map(String.init).joined(separator: ", "))") }
+        if !changes.isEmpty { reason += "; " + changes.joined(separator: "; ") }
+        return TargetPlan(target: observation.target, action: decision.action, reason: reason, version: decision.version,
+                          replacedVersion: decision.replaced, newestVersion: observation.versions.first, s3: decision.s3,
+                          upload: decision.upload, addPermissions: add, removeStatements: remove, deleteVersions: delete)
+    }
+
+    /// The action for the content and metadata alone.
+    private static func decide(config: LayerConfig, artifact: PlannedArtifact, observation: TargetObservation)
+        -> (action: TargetPlan.Action, reason: String, version: LayerVersion?, replaced: Int?, s3: S3Location?, upload: Bool) {
+        let hash = artifact.sourceCodeHash
         if let recorded = observation.recordedVersion, differences(from: recorded, config: config, hash: hash).isEmpty {
-            return decision(.unchanged, "version \(recorded.version) already has this content and metadata; nothing to publish",
-                            version: recorded, s3: observation.recorded?.s3Location)
+            return (.unchanged, "version \(recorded.version) already has this content and metadata; nothing to publish",
+                    recorded, nil, observation.recorded?.s3Location, false)
         }
         if let top = observation.newestRun.first, let lowest = observation.newestRun.last,
            differences(from: top, config: config, hash: hash).isEmpty {
             guard let recorded = observation.recordedVersion else {
-                return decision(.unchanged, "version \(lowest.version) already has this content and metadata; nothing to publish", version: lowest)
+                return (.unchanged, "version \(lowest.version) already has this content and metadata; nothing to publish", lowest, nil, nil, false)
             }
-            return decision(.adopt, "version \(lowest.version), newer than the recorded version \(recorded.version), already has this content and metadata; adopting it",
-                            version: lowest, replaced: recorded.version)
+            return (.adopt, "version \(lowest.version), newer than the recorded version \(recorded.version), already has this content and metadata; adopting it",
+                    lowest, recorded.version, nil, false)
         }
         let managed = observation.recordedVersion ?? observation.newestRun.first
         let reasons = managed.map { differences(from: $0, config: config, hash: hash) } ?? ["no version of `\(config.layerName)` is published yet"]
         let s3 = config.s3Bucket(in: observation.target.region).map {
             S3Location(bucket: $0, key: config.s3Key ?? defaultS3Key(config: config, hash: hash), objectVersion: config.sources.isEmpty ? config.s3ObjectVersion : nil)
         }
-        return decision(.publish, reasons.joined(separator: "; "), replaced: managed?.version, s3: s3,
-                        upload: s3 != nil && artifact.filename != nil && observation.objectHash != hash)
+        return (.publish, reasons.joined(separator: "; "), nil, managed?.version, s3, s3 != nil && artifact.filename != nil && observation.objectHash != hash)
     }
 
     /// Why `version` differs from what the config and the zip ask for; empty when it does not.
@@ -161,11 +198,59 @@ public enum PublishPlanner {
     }
 }
 
+extension LayerPermission {
+    /// `123456789012`, `every account`, or `the organisation o-…`, for reasons.
+    var summary: String {
+        if let organizationID { return "the organisation `\(organizationID)`" }
+        return principal == "*" ? "every account" : "the account `\(principal)`"
+    }
+}
+
 extension LayerVersion {
     /// Same content and metadata: duplicates of one publish.
     func isDuplicate(of other: LayerVersion) -> Bool {
         content?.codeSha256 == other.content?.codeSha256 && (description ?? "") == (other.description ?? "")
             && (licenseInfo ?? "") == (other.licenseInfo ?? "") && Set(compatibleRuntimes) == Set(other.compatibleRuntimes)
             && Set(compatibleArchitectures) == Set(other.compatibleArchitectures)
+    }
+}
+
+/// What `layerpack plan -o FILE` writes and `layerpack apply FILE` reads: the plan, and the config it
+/// was made from (its path and SHA-256, so apply refuses a config that changed since).
+public struct PlanFile: Codable, Sendable {
+    public static let currentVersion = 1
+
+    public let planVersion: Int
+    /// The config's absolute path.
+    public let config: String
+    public let configSHA256: String
+    public let plan: PublishPlan
+
+    enum CodingKeys: String, CodingKey {
+        case planVersion = "plan_version", config, configSHA256 = "config_sha256", plan
+    }
+
+    init(config: LayerConfig, plan: PublishPlan) throws {
+        planVersion = PlanFile.currentVersion
+        self.config = URL(fileURLWithPath: config.directory).appendingPathComponent(URL(fileURLWithPath: config.file).lastPathComponent).path
+        configSHA256 = try FileIO.digestOfConfig(config)
+        self.plan = plan
+    }
+
+    public func write(to path: String) throws {
+        var data = try stableJSONEncoder.encode(self)
+        data.append(0x0a)
+        try FileIO.writeAtomically(data, to: path)
+    }
+
+    public static func read(from path: String) throws -> PlanFile {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw BuildError.unreadable(path: path, reason: "no such plan file; write one with `layerpack plan -o \(path)`")
+        }
+        guard let file = try? JSONDecoder().decode(PlanFile.self, from: data), file.planVersion == currentVersion else {
+            throw BuildError.unreadable(path: path, reason: "it is not a plan written by this layerpack's `layerpack plan -o`")
+        }
+        return file
     }
 }

@@ -15,8 +15,11 @@ public struct TargetResult: Sendable {
     /// would publish, and when the target failed.
     public let layerVersion: LayerVersion?
     public let s3: S3Location?
-    /// The replaced version deleted (unless `skip_destroy`).
-    public let deletedVersion: Int?
+    /// Versions deleted: the replaced one (unless `skip_destroy`), or those beyond `keep`.
+    public let deletedVersions: [Int]
+    /// Statements added to and removed from the managed version's policy.
+    public let permissionsAdded: [String]
+    public let permissionsRemoved: [String]
     /// Warnings, and the error when the target failed.
     public let diagnostics: [Diagnostic]
 
@@ -101,41 +104,93 @@ public struct Publisher: Sendable {
     }
 
     public func run() throws -> PublishReport {
-        var zip = try prepareArtifact()
-        if config.s3Bucket == nil, let size = zip.artifact.sourceCodeSize, size > Publisher.directUploadLimit {
-            throw PublishError.directUploadTooLarge(filename: zip.artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
-        }
         // Runs on this machine publishing this layer from this folder take turns; across machines,
         // publishing converges through what Lambda holds (adopting, and keeping the lowest duplicate).
         let turn = options.dryRun ? nil : try PublishTurn(config: config, waiting: options.progress)
         defer { turn?.release() }
-        let state = StateStore(config: config, state: try PublishState.read(for: config))
+        let planned = try makePlan(zipNeeded: false)
+        return applyPlanned(planned)
+    }
 
+    /// A plan with what it was made from: the zip, the state, and each target's observation (or why
+    /// it could not be observed).
+    struct Planned {
+        let zip: ZipOnDemand
+        let state: StateStore
+        let observed: [Result<TargetObservation, any Error>]
+        let plan: PublishPlan
+    }
+
+    /// Observe and plan. The zip is built only when a version is published from its bytes, or when
+    /// `zipNeeded` (a plan file names a zip that must exist). Built here it may differ from the lock's
+    /// hash (another compressor version): then the plan is made again for it.
+    func makePlan(zipNeeded: Bool) throws -> Planned {
+        var zip = try prepareArtifact()
+        if config.s3Bucket == nil, let size = zip.artifact.sourceCodeSize, size > Publisher.directUploadLimit {
+            throw PublishError.directUploadTooLarge(filename: zip.artifact.filename ?? config.filename, size: size, limit: Publisher.directUploadLimit)
+        }
+        let state = StateStore(config: config, state: try PublishState.read(for: config))
         var observed = observe(artifact: zip.artifact, state: state.current)
         var plan = PublishPlanner.plan(config: config, artifact: zip.artifact, observations: observed.compactMap { try? $0.get() })
-        // The zip is built only now, and only when a version is published from its bytes. Built here it
-        // may differ from the lock's hash (another compressor version): then the plan is made again for it.
-        if plan.needsZip && !options.dryRun, let built = try zip.materialize(), built != zip.artifact {
+        if (plan.needsZip || zipNeeded) && !options.dryRun, let built = try zip.materialize(), built != zip.artifact {
             options.progress("The zip built here has the hash \(built.sourceCodeHash), not the lock's \(zip.artifact.sourceCodeHash); planning again for it.")
             zip = zip.replacing(built)
             observed = observe(artifact: built, state: state.current)
             plan = PublishPlanner.plan(config: config, artifact: built, observations: observed.compactMap { try? $0.get() })
         }
+        return Planned(zip: zip, state: state, observed: observed, plan: plan)
+    }
 
-        var planned = plan.targets.makeIterator()
-        let steps: [Result<TargetPlan, any Error>] = observed.map { observation in observation.map { _ in planned.next()! } }
+    /// Carries out the plan for every target that could be observed, in parallel (a dry run only reports it).
+    func applyPlanned(_ planned: Planned) -> PublishReport {
+        let plan = planned.plan
+        var targetPlans = plan.targets.makeIterator()
+        let steps: [Result<TargetPlan, any Error>] = planned.observed.map { observation in observation.map { _ in targetPlans.next()! } }
         let results = concurrentMap(zip: steps, targets) { step, target in
             switch step {
             case .failure(let error):
                 return failure(target, error, action: nil)
             case .success(let targetPlan):
                 if options.dryRun { return dryRunResult(targetPlan) }
-                do { return try apply(targetPlan, artifact: plan.artifact, zip: zip, state: state) } catch {
+                do { return try apply(targetPlan, artifact: plan.artifact, zip: planned.zip, state: planned.state) } catch {
                     return failure(targetPlan.target, error, action: targetPlan.action)
                 }
             }
         }
         return PublishReport(dryRun: options.dryRun, sourceCodeHash: plan.artifact.sourceCodeHash, filename: plan.artifact.filename, targets: results)
+    }
+
+    /// `layerpack plan`: builds (or reuses) the zip, observes every target and returns the plan to
+    /// review and later apply. A target that cannot be observed fails it: such a plan cannot be applied.
+    public func plan() throws -> PlanFile {
+        let planned = try makePlan(zipNeeded: true)
+        for case .failure(let error) in planned.observed { throw error }
+        return try PlanFile(config: config, plan: planned.plan)
+    }
+
+    /// `layerpack apply`: carries out exactly a plan made by `plan()`, refusing it when the config or
+    /// the zip changed since, or when a target's newest version is no longer the one the plan saw.
+    public func apply(_ file: PlanFile) throws -> PublishReport {
+        guard try FileIO.digestOfConfig(config) == file.configSHA256 else { throw PublishError.configChangedSincePlan(config: config.file) }
+        let plan = file.plan
+        if let zip = plan.artifact.filename, plan.targets.contains(where: { $0.action == .publish }) {
+            let now = FileManager.default.fileExists(atPath: zip) ? try SHA256.hash(fileAt: zip).base64 : nil
+            guard now == plan.artifact.sourceCodeHash else { throw PublishError.zipChangedSincePlan(zip: zip, planned: plan.artifact.sourceCodeHash, now: now) }
+        }
+        let turn = try PublishTurn(config: config, waiting: options.progress)
+        defer { turn.release() }
+        let state = StateStore(config: config, state: try PublishState.read(for: config))
+        let observed = observe(artifact: plan.artifact, state: state.current)
+        for (observation, targetPlan) in zip(observed, plan.targets) {
+            let now = try observation.get()
+            guard now.target.region == targetPlan.target.region else { throw PublishError.planTargetsDiffer(config: config.file) }
+            if now.versions.first != targetPlan.newestVersion {
+                throw PublishError.stalePlan(target: "\(targetPlan.target)", planned: targetPlan.newestVersion, now: now.versions.first)
+            }
+        }
+        guard observed.count == plan.targets.count else { throw PublishError.planTargetsDiffer(config: config.file) }
+        let zip = ZipOnDemand(artifact: plan.artifact, plan: nil, options: options, built: true)
+        return applyPlanned(Planned(zip: zip, state: state, observed: observed, plan: plan))
     }
 
     // MARK: - The zip
@@ -205,6 +260,11 @@ public struct Publisher: Sendable {
                 observation.newestRun.append(version)
             }
         }
+        if config.permissions != nil {
+            for version in Set([observation.recordedVersion?.version, observation.newestRun.last?.version].compactMap { $0 }) {
+                observation.policies[String(version)] = try lambda.layerVersionPolicyStatementIDs(layerName: config.layerName, version: version)
+            }
+        }
         if let bucket = config.s3Bucket(in: target.region), artifact.filename != nil {
             let key = config.s3Key ?? PublishPlanner.defaultS3Key(config: config, hash: artifact.sourceCodeHash)
             observation.objectHash = try S3Client(configuration: aws).headObject(bucket: bucket, key: key)?.metadata[Publisher.hashMetadataKey]
@@ -222,24 +282,19 @@ public struct Publisher: Sendable {
 
     func apply(_ plan: TargetPlan, artifact: PlannedArtifact, zip: ZipOnDemand, state: StateStore) throws -> TargetResult {
         let lambda = LambdaClient(configuration: configuration(for: plan.target))
+        let managed: LayerVersion
+        var uploaded: S3Location?
         switch plan.action {
         case .unchanged:
-            let version = plan.version!
+            managed = plan.version!
+            uploaded = plan.s3
             options.progress("\(plan.target): unchanged: \(plan.reason).")
-            try state.record(version, hash: artifact.sourceCodeHash, s3: plan.s3)
-            return TargetResult(target: plan.target, action: .unchanged, published: false, reason: plan.reason, layerVersion: version,
-                                s3: plan.s3, deletedVersion: nil, diagnostics: [])
         case .adopt:
-            let version = plan.version!
+            managed = plan.version!
             options.progress("\(plan.target): already published: \(plan.reason).")
-            let retired = retire(plan.replacedVersion, keeping: version, target: plan.target, lambda: lambda)
-            try state.record(version, hash: artifact.sourceCodeHash, s3: nil)
-            return TargetResult(target: plan.target, action: .adopt, published: false, reason: plan.reason, layerVersion: version,
-                                s3: nil, deletedVersion: retired.deleted, diagnostics: retired.warnings)
         case .publish:
             options.progress("\(plan.target): publishing a new version: \(plan.reason).")
             let content: PublishLayerVersionRequest.Content
-            var uploaded: S3Location?
             if let location = plan.s3 {
                 let objectVersion = plan.upload ? try upload(try zip.path(), to: location, hash: artifact.sourceCodeHash, target: plan.target)
                                                 : try existingObjectVersion(location, hash: artifact.sourceCodeHash, target: plan.target)
@@ -254,14 +309,40 @@ public struct Publisher: Sendable {
             let request = PublishLayerVersionRequest(
                 layerName: config.layerName, content: content, description: config.description, licenseInfo: config.licenseInfo,
                 compatibleRuntimes: config.compatibleRuntimes, compatibleArchitectures: config.compatibleArchitectures)
-            let published = try keepingLowestDuplicate(
+            managed = try keepingLowestDuplicate(
                 try publishOnce(request, lambda: lambda, hash: artifact.sourceCodeHash, after: plan.newestVersion ?? 0),
                 hash: artifact.sourceCodeHash, lambda: lambda, target: plan.target)
-            options.progress("\(plan.target): published \(published.layerVersionArn).")
-            let retired = retire(plan.replacedVersion, keeping: published, target: plan.target, lambda: lambda)
-            try state.record(published, hash: artifact.sourceCodeHash, s3: uploaded)
-            return TargetResult(target: plan.target, action: .publish, published: true, reason: plan.reason, layerVersion: published,
-                                s3: uploaded, deletedVersion: retired.deleted, diagnostics: retired.warnings)
+            options.progress("\(plan.target): published \(managed.layerVersionArn).")
+        }
+        try reconcilePermissions(plan, on: managed, lambda: lambda)
+        let deleted = delete(plan.deleteVersions, keeping: managed, target: plan.target, lambda: lambda)
+        try state.record(managed, hash: artifact.sourceCodeHash, s3: uploaded)
+        return TargetResult(target: plan.target, action: plan.action, published: plan.action == .publish, reason: plan.reason,
+                            layerVersion: managed, s3: uploaded, deletedVersions: deleted.versions,
+                            permissionsAdded: plan.addPermissions.map(\.statementID), permissionsRemoved: plan.removeStatements,
+                            diagnostics: deleted.warnings)
+    }
+
+    /// Gives the managed version exactly the configured statements. A new version has none, and when
+    /// publishing kept an older duplicate instead, its policy is read again rather than assumed.
+    func reconcilePermissions(_ plan: TargetPlan, on managed: LayerVersion, lambda: LambdaClient) throws {
+        guard let wanted = config.permissions else { return }
+        var add = plan.addPermissions
+        var remove = plan.removeStatements
+        if plan.action == .publish {
+            let present = Set(try lambda.layerVersionPolicyStatementIDs(layerName: config.layerName, version: managed.version)
+                .filter { $0.hasPrefix(LayerPermission.statementPrefix) })
+            add = wanted.filter { !present.contains($0.statementID) }
+            remove = present.subtracting(wanted.map(\.statementID)).sorted()
+        }
+        for permission in add {
+            options.progress("\(plan.target): letting \(permission.summary) use version \(managed.version) (`\(permission.statementID)`).")
+            try lambda.addLayerVersionPermission(layerName: config.layerName, version: managed.version, statementID: permission.statementID,
+                                                 principal: permission.principal, organizationID: permission.organizationID)
+        }
+        for statement in remove {
+            options.progress("\(plan.target): removing the statement `\(statement)` from version \(managed.version).")
+            try lambda.removeLayerVersionPermission(layerName: config.layerName, version: managed.version, statementID: statement)
         }
     }
 
@@ -269,25 +350,30 @@ public struct Publisher: Sendable {
         let prefix = plan.action == .publish ? "would publish: " : plan.action == .adopt ? "would adopt: " : ""
         options.progress("\(plan.target): \(prefix.isEmpty ? "unchanged: " : prefix)\(plan.reason).")
         return TargetResult(target: plan.target, action: plan.action, published: false, reason: prefix + plan.reason,
-                            layerVersion: plan.version, s3: plan.s3, deletedVersion: nil, diagnostics: [])
+                            layerVersion: plan.version, s3: plan.s3, deletedVersions: [], permissionsAdded: [], permissionsRemoved: [],
+                            diagnostics: [])
     }
 
     func failure(_ target: PublishTarget, _ error: any Error, action: TargetPlan.Action?) -> TargetResult {
-        TargetResult(target: target, action: action, published: false, reason: "failed", layerVersion: nil, s3: nil, deletedVersion: nil,
-                     diagnostics: [Diagnostic(.error, "\(error)", at: .target(target))])
+        TargetResult(target: target, action: action, published: false, reason: "failed", layerVersion: nil, s3: nil, deletedVersions: [],
+                     permissionsAdded: [], permissionsRemoved: [], diagnostics: [Diagnostic(.error, "\(error)", at: .target(target))])
     }
 
-    /// Deletes the version `kept` replaces, unless `skip_destroy`. A failure is a warning: the kept
-    /// version is already in place and about to be recorded.
-    func retire(_ replaced: Int?, keeping kept: LayerVersion, target: PublishTarget, lambda: LambdaClient) -> (deleted: Int?, warnings: [Diagnostic]) {
-        guard let replaced, replaced != kept.version, !config.skipDestroy else { return (nil, []) }
-        do {
-            try lambda.deleteLayerVersion(layerName: config.layerName, version: replaced)
-            options.progress("\(target): deleted the replaced version \(replaced) (set `skip_destroy: true` to keep old versions).")
-            return (replaced, [])
-        } catch {
-            return (nil, [Diagnostic(.warning, "Version \(kept.version) is in place, but deleting the replaced version \(replaced) failed: \(error)", at: .target(target))])
+    /// Deletes the planned versions, never the managed one. A failure is a warning: the managed version
+    /// is already in place and about to be recorded.
+    func delete(_ versions: [Int], keeping managed: LayerVersion, target: PublishTarget, lambda: LambdaClient) -> (versions: [Int], warnings: [Diagnostic]) {
+        var deleted: [Int] = []
+        var warnings: [Diagnostic] = []
+        for version in versions where version != managed.version {
+            do {
+                try lambda.deleteLayerVersion(layerName: config.layerName, version: version)
+                deleted.append(version)
+                options.progress("\(target): deleted version \(version)\(config.keep.map { " (`keep: \($0)`)" } ?? " (set `skip_destroy: true` to keep replaced versions)").")
+            } catch {
+                warnings.append(Diagnostic(.warning, "Version \(managed.version) is in place, but deleting version \(version) failed: \(error)", at: .target(target)))
+            }
         }
+        return (deleted, warnings)
     }
 
     // MARK: - S3

@@ -16,7 +16,8 @@ A fault answers the next `count` requests whose "METHOD /path?query" contains `m
   {"action": "error_200", "code": "InternalError"}  answer 200 with an S3 <Error> body, as S3 may for
                                     CompleteMultipartUpload
 GET /__control/held says how many requests are being held: {"held": N}.
-A route answers METHOD PATH: {"method": "GET", "path": "/creds", "status": 200, "body": "...",
+A route with "file": PATH serves that file's bytes, honouring `Range` (206 and `Content-Range`), and logs
+"served N bytes …". A route answers METHOD PATH: {"method": "GET", "path": "/creds", "status": 200, "body": "...",
 "require_header": ["Authorization", "token"]} (401 when the header is missing or different), and
 optionally "require_query": {"name": "value"} and "require_json": {"name": "value"}, parameters the query
 or the JSON body must carry (400 when one is missing or different), as AWS checks a request's input.
@@ -172,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
             if wrong:
                 return self.answer(400, json.dumps({"message": "missing or wrong " + ", ".join(wrong)}).encode(),
                                    [("Content-Type", "application/json")])
+        if "file" in route:
+            return self.serve_file(route["file"])
         body = self.expand(route.get("body", "")).encode()
         status = route.get("status", 200)
         headers = [("Content-Type", "application/json")]
@@ -179,6 +182,26 @@ class Handler(BaseHTTPRequestHandler):
         if misbehave is None:
             return self.answer(status, body, headers)
         getattr(self, "misbehave_" + misbehave["kind"])(misbehave, status, body, headers)
+
+    def serve_file(self, path):
+        """A file as a static server (or S3) serves it: whole, or the `Range: bytes=A-B` / `bytes=-N` asked for (206)."""
+        with open(path, "rb") as handle:
+            data = handle.read()
+        wanted = self.headers.get("Range")
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted or "")
+        if not match:
+            with lock:
+                log.append(f"served {len(data)} bytes")
+            return self.answer(200, data, [("Content-Type", "application/zip")])
+        first, last = match.groups()
+        if first == "":
+            start, end = max(0, len(data) - int(last)), len(data) - 1
+        else:
+            start, end = int(first), min(int(last or len(data) - 1), len(data) - 1)
+        part = data[start:end + 1]
+        with lock:
+            log.append(f"served {len(part)} bytes of {len(data)} (range {start}-{end})")
+        self.answer(206, part, [("Content-Type", "application/zip"), ("Content-Range", f"bytes {start}-{end}/{len(data)}")])
 
     def expand(self, template):
         template = re.sub(r"\{header:([^}]+)\}", lambda m: self.headers.get(m.group(1), ""), template)
