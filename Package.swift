@@ -20,10 +20,10 @@ let package = Package(
 
         // What an interrupted run undoes (temporary files, multipart uploads) before it exits.
         .target(name: "Shutdown"),
-        // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto.
-        .target(name: "Hashing", dependencies: ["CLibcrypto"]),
+        // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto; CRC-32 over libdeflate.
+        .target(name: "Hashing", dependencies: ["CLibcrypto", "CLibdeflate"]),
         // A small AWS client: SigV4, SDK-style configuration, retries, S3 and Lambda over libcurl.
-        .target(name: "AWSClient", dependencies: ["Hashing", "Shutdown", "CLibcurl"]),
+        .target(name: "AWSClient", dependencies: ["Hashing", "Shutdown", "CLibcurl"], plugins: ["EmbedTemplates"]),
         // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.
         .target(
             name: "LayerpackCore",
@@ -36,7 +36,8 @@ let package = Package(
             dependencies: ["LayerpackCore", "AWSClient", "Hashing", "Shutdown", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        // templates/ is the one source of truth for layouts and scaffolds; this plugin embeds it into LayerpackCore.
+        // templates/ is the one source of truth for layouts, scaffolds and partitions; this plugin embeds it
+        // into LayerpackCore and AWSClient.
         .executableTarget(name: "embed-templates"),
         .plugin(name: "EmbedTemplates", capability: .buildTool(), dependencies: ["embed-templates"]),
 

@@ -10,6 +10,9 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     /// `requestMayHaveReachedServer` is false only when the request certainly never left this machine
     /// (name resolution or connect failed).
     case connectionFailed(url: String, reason: String, requestMayHaveReachedServer: Bool)
+    /// The endpoint's host name did not resolve: the request never left. Retryable (DNS has blips).
+    /// `region` is set when the host is AWS's own endpoint for that region, which may then be wrong.
+    case hostNotFound(url: String, reason: String, region: String?)
     /// The connection was made but the exchange did not finish within the request's deadline. Retryable.
     case timedOut(url: String, deadline: Duration)
     /// The server answered, but not with something usable: not HTTP, or a header or body far larger than
@@ -35,7 +38,14 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     case noCredentials(searched: [String])
     case noRegion(searched: [String])
     case profileNotFound(profile: String, searched: [String])
-    case unsupportedProfile(profile: String, path: String, keys: [String])
+    /// A profile's settings contradict each other or name something that is not there.
+    case invalidProfile(profile: String, path: String, problem: String)
+    /// An assume-role profile has `mfa_serial`, and there is no terminal to ask for the code on.
+    case mfaCodeUnavailable(profile: String, serial: String, reason: String)
+    /// A profile's `credential_process` failed or printed something other than credentials.
+    case credentialProcessFailed(profile: String, reason: String)
+    /// The SSO token `aws sso login` cached is missing, expired or refused, and could not be refreshed.
+    case ssoLoginNeeded(profile: String, reason: String)
     case malformedConfigFile(path: String, line: Int, problem: String)
     case invalidSetting(name: String, value: String, expected: String)
     /// Fetching temporary credentials from `source` (web identity, container, EC2 metadata) failed.
@@ -44,7 +54,7 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
     /// Whether a retry might succeed: connection trouble, throttling, transient server errors.
     public var isRetryable: Bool {
         switch self {
-        case .connectionFailed, .timedOut: return true
+        case .connectionFailed, .hostNotFound, .timedOut: return true
         case .service(let error): return error.isRetryable
         default: return false
         }
@@ -71,6 +81,10 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .connectionFailed(let url, let reason, _):
             return "Could not reach `\(url)`: \(reason). Check the network, the endpoint URL and any proxy settings (`HTTPS_PROXY`, `NO_PROXY`)."
+        case .hostNotFound(let url, let reason, let region?):
+            return "The host of `\(url)` was not found (\(reason)). The region `\(region)` may be wrong: check `AWS_REGION`, `AWS_DEFAULT_REGION` and the profile's `region` (layerpack keeps no list of regions, so a new region works as soon as AWS serves it), and the network's DNS."
+        case .hostNotFound(let url, let reason, nil):
+            return "The host of `\(url)` was not found (\(reason)). Check the endpoint URL and the network's DNS."
         case .timedOut(let url, let deadline):
             return "`\(url)` did not send a complete answer within the request's deadline of \(deadline.formattedSeconds). The deadline of an AWS request is `LAYERPACK_HTTP_TIMEOUT` seconds (default 60) plus 1 s per MiB it sends: raise it for a slow network, or check the endpoint URL and any proxy."
         case .unusableAnswer(let url, let problem):
@@ -97,8 +111,14 @@ public enum AWSClientError: Error, CustomStringConvertible, Sendable {
             return "No AWS region is configured. Looked in: \(searched.joined(separator: "; ")). Set `AWS_REGION`, or add `region = …` to the profile."
         case .profileNotFound(let profile, let searched):
             return "The AWS profile `\(profile)` does not exist. Looked in: \(searched.joined(separator: "; ")). In the config file a profile's section is `[profile \(profile)]`; in the credentials file it is `[\(profile)]`."
-        case .unsupportedProfile(let profile, let path, let keys):
-            return "The AWS profile `\(profile)` in `\(path)` gets its credentials through \(keys.map { "`\($0)`" }.joined(separator: ", ")), which this client does not support. Export temporary credentials (for example with `aws configure export-credentials --format env`) instead."
+        case .invalidProfile(let profile, let path, let problem):
+            return "The AWS profile `\(profile)` in `\(path)` cannot be used: \(problem)."
+        case .mfaCodeUnavailable(let profile, let serial, let reason):
+            return "The AWS profile `\(profile)` assumes its role with the MFA device `\(serial)` (`mfa_serial`), but no MFA code could be asked for: \(reason). Run layerpack in a terminal, or export temporary credentials first (for example with `aws configure export-credentials --profile \(profile) --format env`)."
+        case .credentialProcessFailed(let profile, let reason):
+            return "The `credential_process` of the AWS profile `\(profile)` did not give credentials: \(reason). It must exit with status 0 and print JSON such as `{\"Version\": 1, \"AccessKeyId\": …, \"SecretAccessKey\": …, \"SessionToken\": …, \"Expiration\": \"2026-11-26T08:00:00Z\"}`; run the command yourself to see what it prints."
+        case .ssoLoginNeeded(let profile, let reason):
+            return "The AWS profile `\(profile)` signs in with SSO, but \(reason). Run `aws sso login --profile \(profile)` and try again; layerpack does not sign in itself."
         case .malformedConfigFile(let path, let line, _):
             return "\(path):\(line): error: \(fileLine!.message)"
         case .invalidSetting(let name, let value, let expected):
@@ -117,10 +137,10 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
     public var code: String
     public var message: String
     public var requestID: String?
-    /// Seconds from a `Retry-After` header, when the service sent one.
-    public var retryAfter: Int?
+    /// How long the service asked to wait: `x-amz-retry-after` (milliseconds) or `Retry-After` (seconds).
+    public var retryAfter: Duration?
 
-    public init(operation: String, statusCode: Int, code: String, message: String, requestID: String? = nil, retryAfter: Int? = nil) {
+    public init(operation: String, statusCode: Int, code: String, message: String, requestID: String? = nil, retryAfter: Duration? = nil) {
         self.operation = operation
         self.statusCode = statusCode
         self.code = code
@@ -139,9 +159,17 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
 
     public var isThrottling: Bool { Self.throttlingCodes.contains(code) || statusCode == 429 }
 
-    /// Retried in "standard" mode: throttling, timeouts and HTTP 500, 502, 503, 504.
+    /// Retried in "standard" and "adaptive" mode: throttling, timeouts and HTTP 500, 502, 503, 504.
     public var isRetryable: Bool {
         isThrottling || Self.transientCodes.contains(code) || [500, 502, 503, 504].contains(statusCode)
+    }
+
+    /// Retried in "legacy" mode: botocore's general retry rules (HTTP 429, 500, 502, 503, 504, 509 and
+    /// its throttling codes) and S3's `RequestTimeout`.
+    public var isRetryableInLegacyMode: Bool {
+        [429, 500, 502, 503, 504, 509].contains(statusCode)
+            || ["Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "ProvisionedThroughputExceededException",
+                "RequestTimeout"].contains(code)
     }
 
     /// What the user should check for the errors people meet most.
@@ -166,6 +194,7 @@ public struct AWSServiceError: Sendable, CustomStringConvertible, Equatable {
             "GetLayerVersionByArn": "lambda:GetLayerVersion", "HeadObject": "s3:GetObject", "CreateMultipartUpload": "s3:PutObject",
             "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
             "ListMultipartUploads": "s3:ListBucketMultipartUploads", "PutBucketVersioning": "s3:PutBucketVersioning",
+            "AssumeRole": "sts:AssumeRole",
         ]
         if let action = actions[operation] { return action }
         return operation.hasSuffix("LayerVersion") || operation.hasSuffix("LayerVersions") ? "lambda:\(operation)" : "s3:\(operation)"

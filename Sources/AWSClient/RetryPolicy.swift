@@ -1,13 +1,32 @@
 import Foundation
 
-/// The AWS SDKs' "standard" retry mode.
+/// The AWS SDKs' retry modes, as `AWS_RETRY_MODE` / `retry_mode` name them.
+public enum RetryMode: String, Sendable, CaseIterable {
+    /// Connection errors and timeouts, HTTP 500/502/503/504, throttling and timeout codes
+    /// (`AWSServiceError.isRetryable`); 3 attempts unless set.
+    case standard
+    /// botocore's older rules (`AWSServiceError.isRetryableInLegacyMode`); 5 attempts unless set.
+    case legacy
+    /// "standard", and after a throttling answer the client also slows its own sending
+    /// (`ClientRateLimiter`).
+    case adaptive
+
+    /// The attempts when neither `AWS_MAX_ATTEMPTS` nor `max_attempts` is set.
+    public var defaultMaxAttempts: Int { self == .legacy ? 5 : 3 }
+}
+
+/// Retries in one of the AWS SDKs' modes (`RetryMode`).
 ///
-/// At most `maxAttempts` attempts in all. Retried: connection errors and timeouts, HTTP 500/502/503/504,
-/// and throttling and timeout error codes (`AWSServiceError.isRetryable`). Before retry n (after n failed
-/// attempts) it waits `random() * min(2^(n-1), 20)` seconds, or what a `Retry-After` header asks if
-/// that is longer (still at most 20 s). The sleeper and the random source are injectable, so tests run on
-/// a fake clock.
+/// At most `maxAttempts` attempts in all. Before retry n (after n failed attempts) it waits
+/// `random() * min(2^(n-1), 20)` seconds, or what the service asked (`x-amz-retry-after`,
+/// `Retry-After`) if that is longer (still at most 20 s). The sleeper and the random source are
+/// injectable, so tests run on a fake clock.
 public struct RetryPolicy: Sendable {
+    public var mode: RetryMode = .standard {
+        didSet { rateLimiter = mode == .adaptive ? ClientRateLimiter(sleep: sleep) : nil }
+    }
+    /// Shared by every request made with this policy, in "adaptive" mode only.
+    public private(set) var rateLimiter: ClientRateLimiter?
     public var maxAttempts: Int
     public var maxBackoff: Duration
     public var sleep: @Sendable (Duration) -> Void
@@ -34,7 +53,7 @@ public struct RetryPolicy: Sendable {
         let ceiling = min(Duration.seconds(1 << min(failedAttempts - 1, 30)), maxBackoff)
         var delay = ceiling * random()
         if case .service(let serviceError) = error, let retryAfter = serviceError.retryAfter {
-            delay = max(delay, .seconds(retryAfter))
+            delay = max(delay, retryAfter)
         }
         return min(delay, maxBackoff)
     }
@@ -44,12 +63,27 @@ public struct RetryPolicy: Sendable {
     public func run<Result>(_ attempt: () throws -> Result) throws -> Result {
         var failed = 0
         while true {
+            rateLimiter?.acquire()
             do {
-                return try attempt()
-            } catch let error as AWSClientError where error.isRetryable && failed + 1 < maxAttempts {
+                let result = try attempt()
+                rateLimiter?.record(throttled: false)
+                return result
+            } catch let error as AWSClientError {
+                if case .service(let serviceError) = error { rateLimiter?.record(throttled: serviceError.isThrottling) }
+                guard shouldRetry(error), failed + 1 < maxAttempts else { throw error }
                 failed += 1
                 sleep(delay(afterFailedAttempts: failed, error: error))
             }
+        }
+    }
+
+    /// Whether this mode retries `error`.
+    public func shouldRetry(_ error: AWSClientError) -> Bool {
+        guard mode == .legacy else { return error.isRetryable }
+        switch error {
+        case .connectionFailed, .hostNotFound, .timedOut: return true
+        case .service(let serviceError): return serviceError.isRetryableInLegacyMode
+        default: return false
         }
     }
 }

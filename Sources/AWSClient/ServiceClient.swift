@@ -12,6 +12,7 @@ struct ServiceClient: Sendable {
     /// The deadline of a bodiless request; see `deadline(httpTimeout:bodyBytes:)`.
     let httpTimeout: Duration
     let clock: @Sendable () -> Date
+    let userAgent: String
 
     init(signer: SigV4Signer, configuration: AWSConfiguration, endpoint: String) {
         self.signer = signer
@@ -21,6 +22,7 @@ struct ServiceClient: Sendable {
         retryPolicy = configuration.retryPolicy
         httpTimeout = configuration.httpTimeout
         clock = configuration.clock
+        userAgent = configuration.userAgent
     }
 
     struct Call {
@@ -53,6 +55,7 @@ struct ServiceClient: Sendable {
         let attempt = {
             var request = HTTPRequest(method: call.method, url: url, headers: call.headers, body: call.body, freshConnection: !call.idempotent, timeout: deadline)
             try signer.sign(&request, payloadHash: payloadHash, credentials: try credentials.credentials(), date: clock())
+            request.headers["User-Agent"] = userAgent
             var response = try transport.send(request)
             if call.errorsMayCome200, response.statusCode == 200, String(decoding: response.body.prefix(512), as: UTF8.self).contains("<Error>") {
                 response.statusCode = 500
@@ -60,8 +63,13 @@ struct ServiceClient: Sendable {
             if response.isSuccess || call.acceptedStatuses.contains(response.statusCode) { return response }
             throw AWSClientError.service(Self.decodeError(response, operation: call.operation))
         }
+        let attemptNamingTheRegion = {
+            do { return try attempt() } catch AWSClientError.hostNotFound(let url, let reason, nil) where Self.isAWSHost(url, region: signer.region) {
+                throw AWSClientError.hostNotFound(url: url, reason: reason, region: signer.region)
+            }
+        }
         guard call.idempotent else {
-            do { return try attempt() } catch let error as AWSClientError {
+            do { return try attemptNamingTheRegion() } catch let error as AWSClientError {
                 switch error {
                 case .connectionFailed(_, let reason, true), .unusableAnswer(_, let reason):
                     throw AWSClientError.requestOutcomeUnknown(operation: call.operation, reason: reason)
@@ -72,7 +80,25 @@ struct ServiceClient: Sendable {
                 }
             }
         }
-        return try retryPolicy.run(attempt)
+        return try retryPolicy.run(attemptNamingTheRegion)
+    }
+
+    /// Whether `url` is AWS's own endpoint in `region` (`https://SERVICE.REGION.SUFFIX`), not a configured one.
+    static func isAWSHost(_ url: String, region: String) -> Bool {
+        guard let host = URLComponents(string: url)?.host else { return false }
+        return host.contains(".\(region).") && host.hasSuffix(Partition.of(region: region).dnsSuffix)
+    }
+
+    /// An unsigned request (web identity, the SSO portal and OIDC) with the configuration's retries; an
+    /// error answer is thrown as `AWSClientError.service`.
+    static func sendUnsigned(_ request: HTTPRequest, operation: String, configuration: AWSConfiguration) throws -> HTTPResponse {
+        var request = request
+        request.headers["User-Agent"] = configuration.userAgent
+        return try configuration.retryPolicy.run {
+            let response = try configuration.transport.send(request)
+            guard response.isSuccess else { throw AWSClientError.service(decodeError(response, operation: operation)) }
+            return response
+        }
     }
 
     /// The deadline of a whole exchange: `httpTimeout` (`LAYERPACK_HTTP_TIMEOUT`) plus 1 s per MiB sent.
@@ -84,17 +110,19 @@ struct ServiceClient: Sendable {
         switch body {
         case .none: return SigV4Signer.emptyPayloadHash
         case .data(let data): return SHA256.hash(data).hex
-        case .file(let path, let offset, let length): return try hashFileRange(path: path, offset: offset, length: length).hex
+        case .file(let path, let offset, let length): return try digestFileRange(path: path, offset: offset, length: length).sha256.hex
         }
     }
 
-    /// SHA-256 of `length` bytes of a file from `offset`, read 1 MiB at a time.
-    static func hashFileRange(path: String, offset: UInt64, length: UInt64) throws -> Digest {
+    /// SHA-256 (for the signature) and CRC-32 (for S3's checksum) of `length` bytes of a file from
+    /// `offset`, read once, 1 MiB at a time.
+    static func digestFileRange(path: String, offset: UInt64, length: UInt64) throws -> (sha256: Digest, crc32: UInt32) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw AWSClientError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
         }
         defer { try? handle.close() }
         var hasher = SHA256()
+        var crc: UInt32 = 0
         var remaining = length
         do {
             try handle.seek(toOffset: offset)
@@ -103,6 +131,7 @@ struct ServiceClient: Sendable {
                     throw AWSClientError.unreadableFile(path: path, reason: "it ends before byte \(offset + length)")
                 }
                 hasher.update(chunk)
+                crc = chunk.withUnsafeBytes { CRC32.checksum($0, continuing: crc) }
                 remaining -= UInt64(chunk.count)
             }
         } catch let error as AWSClientError {
@@ -110,7 +139,7 @@ struct ServiceClient: Sendable {
         } catch {
             throw AWSClientError.unreadableFile(path: path, reason: error.localizedDescription)
         }
-        return hasher.finalize()
+        return (hasher.finalize(), crc)
     }
 
     /// Reads an AWS error response: the code from `X-Amzn-ErrorType` (cut at `:`), else the JSON body's
@@ -140,8 +169,14 @@ struct ServiceClient: Sendable {
         return AWSServiceError(
             operation: operation, statusCode: response.statusCode,
             code: Redaction.excerpt(code ?? Self.codeForStatus(response.statusCode), limit: 100), message: Redaction.excerpt(message ?? ""),
-            requestID: requestID.map { Redaction.excerpt($0, limit: 100) }, retryAfter: response[header: "retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            requestID: requestID.map { Redaction.excerpt($0, limit: 100) }, retryAfter: retryAfter(response)
         )
+    }
+
+    /// `x-amz-retry-after` in milliseconds, else `Retry-After` in seconds (an HTTP date is not used).
+    static func retryAfter(_ response: HTTPResponse) -> Duration? {
+        func number(_ name: String) -> Int? { response[header: name].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil } }
+        return number("x-amz-retry-after").map { .milliseconds($0) } ?? number("retry-after").map { .seconds($0) }
     }
 
     /// A code for bodiless errors (answers to HEAD), named as S3 names them.

@@ -76,6 +76,18 @@ public enum HMACSHA256 {
     }
 }
 
+/// SHA-1, only where a format names files by it (the AWS CLI's SSO token cache); never for integrity.
+public enum SHA1 {
+    public static func hash(_ data: some DataProtocol) -> Digest {
+        let bytes = Array(data)
+        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let result = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &output, &length, EVP_sha1(), nil) }
+        guard result == 1 else { fatalError("OpenSSL SHA-1 failed: \(OpenSSLError.drainQueue())") }
+        return Digest(bytes: Array(output.prefix(Int(length))))
+    }
+}
+
 /// The bytes of a digest, with the encodings AWS and Terraform use.
 public struct Digest: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]

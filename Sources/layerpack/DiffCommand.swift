@@ -27,7 +27,7 @@ struct Diff: ParsableCommand {
     func run() throws {
         try options.forEachLayer { path in
             let plan = try options.loadPlan(path, ownFiles: [packing.cacheDirectory])
-            var aws = try AWSConfiguration.resolve(profile: profile)
+            var aws = try Layerpack.aws(profile: profile)
             if let region { aws.region = region }
             let report = try LayerDiff.run(plan, aws: aws, version: version, options: packing.buildOptions())
             let status: Int32 = report.isEqual ? 0 : 1

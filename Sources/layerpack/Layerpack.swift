@@ -18,6 +18,15 @@ struct Layerpack: ParsableCommand {
         version: "0.1.0",
         subcommands: [Build.self, Hash.self, Check.self, Diff.self, Plan.self, Apply.self, Publish.self, Import.self, Init.self, Schema.self, ConfigKeys.self]
     )
+
+    /// `layerpack/VERSION`, sent with every AWS request.
+    static let userAgent = "layerpack/\(configuration.version)"
+
+    /// The AWS settings for `profile` (nil: the SDKs' choice), resolved as the AWS CLI does, sending
+    /// layerpack's User-Agent. Every command that talks to AWS starts here.
+    static func aws(profile: String?) throws -> AWSConfiguration {
+        try AWSConfiguration.resolve(profile: profile, userAgent: userAgent)
+    }
 }
 
 /// Options every layer command takes.

@@ -25,7 +25,7 @@ struct Plan: ParsableCommand {
         var resolved: AWSConfiguration?
         try options.forEachLayer { path in
             let config = try LayerConfig.load(path: path)
-            let aws = try resolved ?? AWSConfiguration.resolve(profile: profile)
+            let aws = try resolved ?? Layerpack.aws(profile: profile)
             resolved = aws
             let file = try Publisher(config: config, aws: aws, options: PublishOptions(build: packing.buildOptions(), progress: Console.progress)).plan()
             if let out {
@@ -72,7 +72,7 @@ struct Apply: ParsableCommand {
             let file = try PlanFile.read(from: URL(fileURLWithPath: planFile, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")).path)
             let gitHubOutput = try GitHubOutputFile.fromEnvironment()
             let config = try LayerConfig.load(path: file.config)
-            let aws = try AWSConfiguration.resolve(profile: profile)
+            let aws = try Layerpack.aws(profile: profile)
             let report = try Publisher(config: config, aws: aws, options: PublishOptions(progress: Console.progress)).apply(file)
             let objects = ReportOutput.present(report, json: json, config: nil)
             if let gitHubOutput { try ReportOutput.append(report, objects: objects, to: gitHubOutput) }

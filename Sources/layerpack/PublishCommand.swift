@@ -51,7 +51,7 @@ struct Publish: ParsableCommand {
         var resolved: AWSConfiguration?
         try options.forEachLayer { path in
             let config = try LayerConfig.load(path: path)
-            let aws = try resolved ?? AWSConfiguration.resolve(profile: profile)
+            let aws = try resolved ?? Layerpack.aws(profile: profile)
             resolved = aws
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()
@@ -126,7 +126,7 @@ struct Import: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let config = try options.loadConfig()
-            let version = try LayerImport.run(arn: arn, config: config, aws: try AWSConfiguration.resolve(profile: profile))
+            let version = try LayerImport.run(arn: arn, config: config, aws: try Layerpack.aws(profile: profile))
             Console.progress("Imported version \(version.version) of \(config.layerName) into \(Console.display(PublishState.path(for: config))).")
             if options.json {
                 try Console.json(["arn": JSONValue.string(version.layerVersionArn), "version": .int(version.version),

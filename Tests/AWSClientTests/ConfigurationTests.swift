@@ -202,16 +202,20 @@ struct ConfigFixture {
         let first = #expect(throws: AWSClientError.self) { try beforeSection.resolve() }
         #expect(first?.description.contains("credentials:1: error: a `key = value` setting comes before any `[section]`") == true)
         #expect(first?.description.contains("TOPSECRETOUTSIDE") == false)
-        let colon = try ConfigFixture(credentials: "[default]\naws_secret_access_key: TOPSECRETCOLON\n")
-        let second = #expect(throws: AWSClientError.self) { try colon.resolve() }
+        let bare = try ConfigFixture(credentials: "[default]\naws_secret_access_key TOPSECRETBARE\n")
+        let second = #expect(throws: AWSClientError.self) { try bare.resolve() }
         #expect(second?.description.contains("credentials:2: error:") == true)
-        #expect(second?.description.contains("TOPSECRETCOLON") == false)
+        #expect(second?.description.contains("TOPSECRETBARE") == false)
     }
 
-    @Test func unsupportedProfileKindsAreRefusedClearly() throws {
-        let fixture = try ConfigFixture(config: "[profile sso]\nregion = us-east-1\nsso_session = corp\nsso_account_id = 1\n")
-        let error = #expect(throws: AWSClientError.self) { try fixture.resolve(["AWS_PROFILE": "sso"]) }
-        #expect(error?.description.contains("`sso_account_id`") == true)
+    /// botocore's parser takes `key: value` as well as `key = value`.
+    @Test func colonSeparatesKeyAndValueToo() throws {
+        let fixture = try ConfigFixture(config: "[default]\nregion: eu-west-1\nendpoint_url = http://127.0.0.1:4566\n",
+                                        credentials: "[default]\naws_access_key_id: AKIDCOLON\naws_secret_access_key:colon-secret\n")
+        let configuration = try fixture.resolve()
+        #expect(configuration.region == "eu-west-1")
+        #expect(configuration.endpoint(for: "lambda").url == "http://127.0.0.1:4566")
+        #expect(try configuration.credentials.credentials().secretAccessKey == "colon-secret")
     }
 
     @Test func secretsNeverAppearInDescriptions() throws {

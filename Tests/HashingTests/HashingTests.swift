@@ -60,3 +60,17 @@ import Testing
             == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 }
+
+@Suite struct CRC32AndSHA1KnownAnswers {
+    @Test func crc32OfTheCheckString() {
+        let value = Data("123456789".utf8).withUnsafeBytes { CRC32.checksum($0) }
+        #expect(value == 0xCBF4_3926)
+        #expect(CRC32.base64(value) == "y/Q5Jg==")
+        let pieces = Data("12345".utf8).withUnsafeBytes { first in Data("6789".utf8).withUnsafeBytes { CRC32.checksum($0, continuing: CRC32.checksum(first)) } }
+        #expect(pieces == value)
+    }
+
+    @Test func sha1OfABC() {
+        #expect(SHA1.hash(Data("abc".utf8)).hex == "a9993e364706816aba3e25717850c26c9cd0d89d")
+    }
+}

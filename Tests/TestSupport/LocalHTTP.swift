@@ -103,13 +103,16 @@ public final class StubHTTPServer: Sendable {
     }
 
     /// Answers `method path` with `status` and `body`; with `requiredHeader`, answers 401 unless the request
-    /// carries that header with that value. Unknown routes get 404.
+    /// carries that header with that value; with `requiredQuery` or `requiredJSON`, answers 400 unless the
+    /// query or the JSON body carries those parameters with those values. Unknown routes get 404.
     public func route(
         _ method: String, _ path: String, status: Int = 200, body: String = "", requiredHeader: (name: String, value: String)? = nil,
-        misbehaving misbehaviour: Misbehaviour? = nil
+        requiredQuery: [String: String] = [:], requiredJSON: [String: String] = [:], misbehaving misbehaviour: Misbehaviour? = nil
     ) throws {
         var object: [String: Any] = ["method": method, "path": path, "status": status, "body": body]
         if let requiredHeader { object["require_header"] = [requiredHeader.name, requiredHeader.value] }
+        if !requiredQuery.isEmpty { object["require_query"] = requiredQuery }
+        if !requiredJSON.isEmpty { object["require_json"] = requiredJSON }
         switch misbehaviour {
         case nil: break
         case .dribble(let interval): object["misbehave"] = ["kind": "dribble", "interval": interval]

@@ -24,6 +24,8 @@ public struct MotoServer: Sendable {
     public let secretAccessKey: String
     /// A role with an allow-all policy, for AssumeRoleWithWebIdentity.
     public let webIdentityRoleARN: String
+    /// A role with an allow-all policy that any principal may assume with sts:AssumeRole.
+    public let assumableRoleARN: String
     /// Holds an empty `config` and `credentials` file, and serves as `HOME`.
     public let scratchFolder: String
 
@@ -48,7 +50,8 @@ public struct MotoServer: Sendable {
         let helper = try HelperProcess(script: "moto_harness.py", logName: "moto")
         process.withLock { $0 = helper }
         guard let port = helper.greeting["port"] as? Int, let id = helper.greeting["accessKeyID"] as? String,
-              let secret = helper.greeting["secretAccessKey"] as? String, let role = helper.greeting["webIdentityRoleARN"] as? String
+              let secret = helper.greeting["secretAccessKey"] as? String, let role = helper.greeting["webIdentityRoleARN"] as? String,
+              let assumable = helper.greeting["assumableRoleARN"] as? String
         else { throw HelperError("moto_harness.py answered without port, keys and role: \(helper.greeting.keys.sorted())") }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("layerpack-moto-\(getpid())")
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent(".aws"), withIntermediateDirectories: true)
@@ -57,7 +60,7 @@ public struct MotoServer: Sendable {
         }
         return MotoServer(
             port: port, endpoint: "http://127.0.0.1:\(port)", accessKeyID: id, secretAccessKey: secret,
-            webIdentityRoleARN: role, scratchFolder: scratch.path
+            webIdentityRoleARN: role, assumableRoleARN: assumable, scratchFolder: scratch.path
         )
     }
 

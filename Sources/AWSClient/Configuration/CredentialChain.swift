@@ -1,19 +1,25 @@
 import Foundation
 
 /// botocore's default credential chain; see `AWSConfiguration.resolve` for the order.
+///
+/// Each source either gives a provider or adds to `searched` why it did not apply, so "no credentials"
+/// lists every place looked. A profile's own sources (assume-role, web identity, SSO, keys,
+/// `credential_process`) serve the chosen profile and, for `source_profile`, the profiles it names.
 struct CredentialChain {
     let environment: [String: String]
     /// A profile passed in code (a `--profile` flag) wins over credentials in the environment.
     let explicitProfile: Bool
     let profile: ProfileSettings
-    /// Region, STS endpoint, transport, retries and clock for the fetches.
+    /// Region, STS and SSO endpoints, transport, retries and clock for the fetches.
     let configuration: AWSConfiguration
+    /// Where an MFA code is asked for.
+    let terminal: Terminal
 
     private var env: [String: String] { environment }
+    private var clock: @Sendable () -> Date { configuration.clock }
 
     func resolve() throws -> CredentialsProvider {
         var searched: [String] = []
-        let clock = configuration.clock
 
         if explicitProfile {
             searched.append("environment variables (skipped: the profile `\(profile.name)` was chosen explicitly)")
@@ -23,53 +29,21 @@ struct CredentialChain {
             searched.append("`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`")
         }
 
-        if profile["role_arn"] != nil, profile["source_profile"] != nil || profile["credential_source"] != nil {
-            throw unsupported(["role_arn", profile["source_profile"] != nil ? "source_profile" : "credential_source"])
+        if let provider = try fromProfile(profile, isSource: false, visited: [], searched: &searched) {
+            return provider
         }
-
-        let tokenFile = env["AWS_WEB_IDENTITY_TOKEN_FILE"] ?? profile["web_identity_token_file"]
-        let roleARN = env["AWS_ROLE_ARN"] ?? profile["role_arn"]
-        if let tokenFile, let roleARN {
-            let sessionName = env["AWS_ROLE_SESSION_NAME"] ?? profile["role_session_name"] ?? "layerpack-\(Int(clock().timeIntervalSince1970))"
-            let stsEndpoint = configuration.endpoint(for: "sts").url
-            let configuration = configuration
-            return try eager(CredentialsProvider(source: "web identity (role `\(roleARN)` via `\(stsEndpoint)`)", clock: clock) {
-                try WebIdentity(tokenFile: tokenFile, roleARN: roleARN, sessionName: sessionName, endpoint: stsEndpoint, configuration: configuration).fetch()
-            })
-        }
-        searched.append("web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`)")
-
-        let ssoKeys = profile.settings.keys.filter { $0.hasPrefix("sso_") }.sorted()
-        if !ssoKeys.isEmpty { throw unsupported(ssoKeys) }
-
-        if let credentials = staticKeys(profile.credentialsFile.credentialsProfile(profile.name)) {
-            return .fixed(credentials, source: "profile `\(profile.name)` in `\(profile.credentialsFile.path)`")
-        }
-        searched.append("profile `\(profile.name)` in the credentials file `\(profile.credentialsFile.path)`")
-
-        if profile["credential_process"] != nil { throw unsupported(["credential_process"]) }
-
-        if let credentials = staticKeys(profile.configFile.configProfile(profile.name)) {
-            return .fixed(credentials, source: "profile `\(profile.name)` in `\(profile.configFile.path)`")
-        }
-        searched.append("profile `\(profile.name)` in the config file `\(profile.configFile.path)`")
 
         if let container = try ContainerCredentials(environment: env, transport: configuration.transport) {
-            return try eager(CredentialsProvider(source: "the container credentials endpoint `\(container.url)`", clock: clock) {
-                try container.fetch()
-            })
+            return try eager(containerProvider(container))
         }
         searched.append("container credentials (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `AWS_CONTAINER_CREDENTIALS_FULL_URI`)")
 
         if env["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" {
             searched.append("EC2 instance metadata (skipped: `AWS_EC2_METADATA_DISABLED=true`)")
         } else {
-            let endpoint = env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] ?? profile["ec2_metadata_service_endpoint"] ?? "http://169.254.169.254"
-            let metadata = InstanceMetadata(endpoint: endpoint, transport: configuration.transport)
+            let metadata = instanceMetadata()
             do {
-                return try eager(CredentialsProvider(source: "EC2 instance metadata at `\(metadata.endpoint)`", clock: clock) {
-                    try metadata.fetch()
-                })
+                return try eager(instanceMetadataProvider(metadata))
             } catch let error as AWSClientError {
                 searched.append("EC2 instance metadata at `\(metadata.endpoint)` (\(error))")
             }
@@ -77,12 +51,133 @@ struct CredentialChain {
         throw AWSClientError.noCredentials(searched: searched)
     }
 
+    /// The sources a profile itself names, in botocore's order: assume-role, web identity, SSO, keys in
+    /// the credentials file, `credential_process`, keys in the config file. For the chosen profile the
+    /// web identity variables of the environment count too; for a `source_profile` they do not.
+    private func fromProfile(_ profile: ProfileSettings, isSource: Bool, visited: [String], searched: inout [String]) throws -> CredentialsProvider? {
+        // A source profile with keys of its own uses them, even when it has a role too (as botocore).
+        let sourceWithKeys = isSource && staticKeys(profile.settings) != nil
+        if let roleARN = profile["role_arn"], profile["source_profile"] != nil || profile["credential_source"] != nil, !sourceWithKeys {
+            return try eager(assumeRole(roleARN, profile: profile, visited: visited + [profile.name]))
+        }
+        searched.append("assume-role (`role_arn` with `source_profile` or `credential_source` in profile `\(profile.name)`)")
+
+        let tokenFile = (isSource ? nil : env["AWS_WEB_IDENTITY_TOKEN_FILE"]) ?? profile["web_identity_token_file"]
+        let webIdentityRole = (isSource ? nil : env["AWS_ROLE_ARN"]) ?? profile["role_arn"]
+        if let tokenFile, let roleARN = webIdentityRole {
+            let sessionName = (isSource ? nil : env["AWS_ROLE_SESSION_NAME"]) ?? profile["role_session_name"] ?? defaultSessionName()
+            let stsEndpoint = configuration.endpoint(for: "sts").url
+            let configuration = configuration
+            return try eager(CredentialsProvider(source: "web identity (role `\(roleARN)` via `\(stsEndpoint)`)", clock: clock) {
+                try WebIdentity(tokenFile: tokenFile, roleARN: roleARN, sessionName: sessionName, configuration: configuration).fetch()
+            })
+        }
+        searched.append(isSource ? "web identity (`web_identity_token_file` and `role_arn` in profile `\(profile.name)`)"
+                                 : "web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`)")
+
+        if let sso = try SSOCredentials(profile: profile, environment: env, configuration: configuration) {
+            return try eager(CredentialsProvider(source: "SSO (account `\(sso.accountID)`, role `\(sso.roleName)`, profile `\(profile.name)`)", clock: clock) {
+                try sso.fetch()
+            })
+        }
+        searched.append("SSO (`sso_session` or `sso_start_url` in profile `\(profile.name)`)")
+
+        if let credentials = staticKeys(profile.credentialsFile.credentialsProfile(profile.name)) {
+            return .fixed(credentials, source: "profile `\(profile.name)` in `\(profile.credentialsFile.path)`")
+        }
+        searched.append("profile `\(profile.name)` in the credentials file `\(profile.credentialsFile.path)`")
+
+        if let command = profile["credential_process"] {
+            let process = try CredentialProcess(command: command, profile: profile.name, environment: environment)
+            return try eager(CredentialsProvider(source: "the `credential_process` of profile `\(profile.name)`", clock: clock) {
+                try process.fetch()
+            })
+        }
+        searched.append("`credential_process` in profile `\(profile.name)`")
+
+        if let credentials = staticKeys(profile.configFile.configProfile(profile.name)) {
+            return .fixed(credentials, source: "profile `\(profile.name)` in `\(profile.configFile.path)`")
+        }
+        searched.append("profile `\(profile.name)` in the config file `\(profile.configFile.path)`")
+        return nil
+    }
+
+    /// STS AssumeRole for `roleARN`, signed with the credentials of the profile's `source_profile` (itself
+    /// resolved through `fromProfile`, so chains of roles work) or of its `credential_source`.
+    private func assumeRole(_ roleARN: String, profile: ProfileSettings, visited: [String]) throws -> CredentialsProvider {
+        let source: CredentialsProvider
+        switch (profile["source_profile"], profile["credential_source"]) {
+        case (_?, _?):
+            throw invalidProfile(profile, "it sets both `source_profile` and `credential_source`; keep one of them")
+        case (let name?, nil):
+            guard let sourceProfile = ProfileSettings(name: name, configFile: profile.configFile, credentialsFile: profile.credentialsFile) else {
+                throw invalidProfile(profile, "its `source_profile` `\(name)` does not exist in `\(profile.configFile.path)` or `\(profile.credentialsFile.path)`")
+            }
+            // A profile may name itself when it has keys: the role is then assumed with them.
+            if visited.contains(name), !(name == profile.name && staticKeys(sourceProfile.settings) != nil) {
+                throw invalidProfile(profile, "its `source_profile` chain loops: \((visited + [name]).map { "`\($0)`" }.joined(separator: " → ")); the last profile of a chain needs credentials of its own")
+            }
+            var ignored: [String] = []
+            guard let found = try fromProfile(sourceProfile, isSource: true, visited: visited, searched: &ignored) else {
+                throw invalidProfile(profile, "its `source_profile` `\(name)` has no credentials: give it `aws_access_key_id` and `aws_secret_access_key`, a `role_arn`, SSO settings or a `credential_process`")
+            }
+            source = found
+        case (nil, let kind?):
+            source = try credentialSource(kind, profile: profile)
+        case (nil, nil):
+            throw invalidProfile(profile, "it has a `role_arn` but neither `source_profile` nor `credential_source`")
+        }
+        let request = try AssumeRole(
+            roleARN: roleARN, profile: profile, sessionName: profile["role_session_name"] ?? defaultSessionName(), source: source,
+            configuration: configuration, terminal: terminal
+        )
+        return CredentialsProvider(source: "assume-role (role `\(roleARN)`, profile `\(profile.name)`, with \(source))", clock: clock) {
+            try request.fetch()
+        }
+    }
+
+    /// `credential_source`: where an assume-role profile's source credentials come from outside the files.
+    private func credentialSource(_ kind: String, profile: ProfileSettings) throws -> CredentialsProvider {
+        switch kind {
+        case "Environment":
+            guard let provider = try fromEnvironment() else {
+                throw invalidProfile(profile, "its `credential_source = Environment` needs `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, which are not set")
+            }
+            return provider
+        case "EcsContainer":
+            guard let container = try ContainerCredentials(environment: env, transport: configuration.transport) else {
+                throw invalidProfile(profile, "its `credential_source = EcsContainer` needs `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, which are not set")
+            }
+            return containerProvider(container)
+        case "Ec2InstanceMetadata":
+            return instanceMetadataProvider(instanceMetadata())
+        default:
+            throw invalidProfile(profile, "its `credential_source` is `\(kind)`, but it must be `Environment`, `Ec2InstanceMetadata` or `EcsContainer`")
+        }
+    }
+
+    private func containerProvider(_ container: ContainerCredentials) -> CredentialsProvider {
+        CredentialsProvider(source: "the container credentials endpoint `\(container.url)`", clock: clock) { try container.fetch() }
+    }
+
+    private func instanceMetadata() -> InstanceMetadata {
+        let endpoint = env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] ?? profile["ec2_metadata_service_endpoint"] ?? "http://169.254.169.254"
+        return InstanceMetadata(endpoint: endpoint, transport: configuration.transport)
+    }
+
+    private func instanceMetadataProvider(_ metadata: InstanceMetadata) -> CredentialsProvider {
+        CredentialsProvider(source: "EC2 instance metadata at `\(metadata.endpoint)`", clock: clock) { try metadata.fetch() }
+    }
+
+    private func defaultSessionName() -> String { "layerpack-\(Int(clock().timeIntervalSince1970))" }
+
     private func fromEnvironment() throws -> CredentialsProvider? {
         switch (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) {
         case (nil, nil):
             return nil
         case (let id?, let secret?):
-            let credentials = AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"])
+            // `AWS_SECURITY_TOKEN` is the session token's older name, still read by botocore.
+            let credentials = AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"] ?? env["AWS_SECURITY_TOKEN"])
             return .fixed(credentials, source: "environment variables")
         case (nil, _):
             throw AWSClientError.invalidSetting(name: "AWS_ACCESS_KEY_ID", value: "", expected: "set too, since `AWS_SECRET_ACCESS_KEY` is")
@@ -93,7 +188,7 @@ struct CredentialChain {
 
     private func staticKeys(_ settings: [String: String]?) -> AWSCredentials? {
         guard let settings, let id = settings["aws_access_key_id"], let secret = settings["aws_secret_access_key"] else { return nil }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: settings["aws_session_token"])
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: settings["aws_session_token"] ?? settings["aws_security_token"])
     }
 
     /// Fetches once now, so a broken source fails at resolution and not halfway through an upload.
@@ -102,9 +197,8 @@ struct CredentialChain {
         return provider
     }
 
-    private func unsupported(_ keys: [String]) -> AWSClientError {
-        let path = profile.credentialsFile.credentialsProfile(profile.name)?[keys[0]] != nil ? profile.credentialsFile.path : profile.configFile.path
-        return .unsupportedProfile(profile: profile.name, path: path, keys: keys)
+    private func invalidProfile(_ profile: ProfileSettings, _ problem: String) -> AWSClientError {
+        .invalidProfile(profile: profile.name, path: profile.configFile.path, problem: problem)
     }
 }
 
@@ -130,7 +224,7 @@ func parseTimestamp(_ text: String) -> Date? {
 
 /// The `Expiration` of temporary credentials: a date, or the credentials are refused (they could not be
 /// refreshed in time).
-private func parseExpiration(_ text: String) throws -> Date {
+func parseExpiration(_ text: String) throws -> Date {
     guard let date = parseTimestamp(text) else {
         throw CredentialsAnswerError("its `Expiration` `\(Redaction.excerpt(text, limit: 100))` is not an ISO 8601 date and time such as `2026-11-26T08:00:00Z`")
     }
@@ -138,7 +232,7 @@ private func parseExpiration(_ text: String) throws -> Date {
 }
 
 /// Why an answer with credentials was refused; becomes the reason of `credentialsFetchFailed`.
-private struct CredentialsAnswerError: Error {
+struct CredentialsAnswerError: Error {
     let reason: String
     init(_ reason: String) { self.reason = reason }
 }
@@ -165,7 +259,6 @@ struct WebIdentity {
     let tokenFile: String
     let roleARN: String
     let sessionName: String
-    let endpoint: String
     let configuration: AWSConfiguration
 
     func fetch() throws -> AWSCredentials {
@@ -175,31 +268,11 @@ struct WebIdentity {
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         Redaction.register(token)
-        let form = [
-            ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
-            ("RoleSessionName", sessionName), ("WebIdentityToken", token),
-        ].map { "\($0.0)=\(SigV4Signer.percentEncode($0.1))" }.joined(separator: "&")
-        let request = HTTPRequest(
-            method: "POST", url: endpoint + "/", headers: ["Content-Type": "application/x-www-form-urlencoded; charset=utf-8"],
-            body: .data(Data(form.utf8)), timeout: ServiceClient.deadline(httpTimeout: configuration.httpTimeout, bodyBytes: UInt64(form.utf8.count))
+        return try STS.credentials(
+            operation: "AssumeRoleWithWebIdentity",
+            form: [("RoleArn", roleARN), ("RoleSessionName", sessionName), ("WebIdentityToken", token)],
+            signedWith: nil, configuration: configuration, source: source
         )
-        let response: HTTPResponse
-        do {
-            response = try configuration.retryPolicy.run {
-                let response = try configuration.transport.send(request)
-                guard response.isSuccess else {
-                    throw AWSClientError.service(ServiceClient.decodeError(response, operation: "AssumeRoleWithWebIdentity"))
-                }
-                return response
-            }
-        } catch let error as AWSClientError {
-            throw AWSClientError.credentialsFetchFailed(source: source, reason: error.description)
-        }
-        do {
-            return try Self.credentials(fromAnswer: String(decoding: response.body, as: UTF8.self))
-        } catch let error as CredentialsAnswerError {
-            throw AWSClientError.credentialsFetchFailed(source: source, reason: "STS's answer is refused: \(error.reason)")
-        }
     }
 
     /// The four values of the answer's `Credentials` element, each required: an answer cut short, or

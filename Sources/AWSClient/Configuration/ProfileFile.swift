@@ -2,9 +2,10 @@ import Foundation
 
 /// An AWS shared `config` or `credentials` file: INI sections of `key = value` lines.
 ///
-/// Keys are lower-cased (as botocore's parser does); `#` and `;` start comment lines; indented lines
-/// under a key with an empty value are nested settings (`s3 =` / `  max_concurrent_requests = …`) and are
-/// skipped here, as nothing this client reads lives there.
+/// `key = value` or `key: value`; keys are lower-cased (as botocore's parser does); `#` and `;` start comment lines. Indented lines under
+/// a key with an empty value are nested settings, kept as `parent.key` (`lambda =` /
+/// `  endpoint_url = …` in a `[services name]` section is `lambda.endpoint_url`); other indented lines
+/// continue a value and are skipped, as nothing this client reads spans lines.
 struct ProfileFile {
     let path: String
     /// Section name (whitespace runs folded to one space) → settings.
@@ -24,20 +25,31 @@ struct ProfileFile {
     static func parse(_ text: String, path: String) throws -> ProfileFile {
         var sections: [String: [String: String]] = [:]
         var current: String?
+        // The key with an empty value that indented lines below it belong to.
+        var parent: String?
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { continue }
-            if let first = line.first, first == " " || first == "\t", current != nil { continue }
+            if let first = line.first, first == " " || first == "\t", let section = current {
+                if let parent, let equals = delimiter(in: trimmed) {
+                    let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+                    sections[section]!["\(parent).\(key)"] = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                }
+                continue
+            }
             if trimmed.hasPrefix("[") && trimmed.hasSuffix("]") {
                 let name = trimmed.dropFirst().dropLast().split(whereSeparator: \.isWhitespace).joined(separator: " ")
                 current = name
+                parent = nil
                 sections[name, default: [:]] = sections[name] ?? [:]
-            } else if let equals = trimmed.firstIndex(of: "="), let section = current {
+            } else if let equals = delimiter(in: trimmed), let section = current {
                 let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
-                sections[section]![key] = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                sections[section]![key] = value
+                parent = value.isEmpty ? key : nil
             } else {
                 // Never echo the line: it may hold a secret key.
-                let problem = trimmed.contains("=")
+                let problem = delimiter(in: trimmed) != nil
                     ? "a `key = value` setting comes before any `[section]` header"
                     : "this line is neither a `[section]`, a `key = value` setting nor a comment"
                 throw AWSClientError.malformedConfigFile(path: path, line: index + 1, problem: problem)
@@ -52,6 +64,18 @@ struct ProfileFile {
         if name == "default" { return sections["profile default"] ?? sections["default"] }
         return sections["profile \(name)"]
     }
+
+    /// Where a setting's key ends: the first `=` or `:`, as botocore's parser (Python's configparser)
+    /// accepts both.
+    private static func delimiter(in line: String) -> String.Index? {
+        line.firstIndex { $0 == "=" || $0 == ":" }
+    }
+
+    /// A `[services name]` section: nested `service.endpoint_url` settings.
+    func servicesSection(_ name: String) -> [String: String]? { sections["services \(name)"] }
+
+    /// An `[sso-session name]` section.
+    func ssoSession(_ name: String) -> [String: String]? { sections["sso-session \(name)"] }
 
     /// A profile's settings in a `credentials` file: `[name]`.
     func credentialsProfile(_ name: String) -> [String: String]? { sections[name] }

@@ -150,7 +150,9 @@ final class EasyHandle: @unchecked Sendable {
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
              CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS:
             return .tlsFailed(url: url, reason: reason)
-        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT, CURLE_SSL_CONNECT_ERROR:
+        case CURLE_COULDNT_RESOLVE_HOST:
+            return .hostNotFound(url: url, reason: reason, region: nil)
+        case CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT, CURLE_SSL_CONNECT_ERROR:
             return .connectionFailed(url: url, reason: reason, requestMayHaveReachedServer: false)
         case CURLE_OPERATION_TIMEDOUT where connected:
             return .connectionFailed(url: url, reason: "the transfer stalled (under 1 byte/s for \(Self.stallSeconds) s)", requestMayHaveReachedServer: true)

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import Shutdown
 import Synchronization
 
@@ -92,18 +93,23 @@ public struct S3Client: Sendable {
             : try uploadMultipart(fileAt: path, bucket: bucket, key: key, metadata: metadata, contentType: contentType)
     }
 
-    /// Uploads a file in one request, streamed from disk.
+    /// Uploads a file in one request, streamed from disk, with its CRC-32 (`x-amz-checksum-crc32`, which
+    /// buckets with Object Lock require).
     public func putObject(fileAt path: String, bucket: String, key: String, metadata: [String: String] = [:], contentType: String) throws -> S3UploadResult {
         let size = try Self.fileSize(path)
+        let digests = try ServiceClient.digestFileRange(path: path, offset: 0, length: size)
+        var headers = Self.objectHeaders(metadata, contentType: contentType)
+        headers["x-amz-checksum-crc32"] = CRC32.base64(digests.crc32)
         let response = try send(bucket, key: key, .init(
-            operation: "PutObject", method: "PUT", path: "", headers: Self.objectHeaders(metadata, contentType: contentType),
-            body: .file(path: path, offset: 0, length: size)
+            operation: "PutObject", method: "PUT", path: "", headers: headers,
+            body: .file(path: path, offset: 0, length: size), payloadHash: digests.sha256.hex
         ))
         return S3UploadResult(versionID: response[header: "x-amz-version-id"], eTag: response[header: "etag"], partCount: 0)
     }
 
-    /// Uploads a file in parts of `partSize`, `concurrency` at a time. On any failure the upload is aborted,
-    /// so no parts are left behind (and billed), and the first error is thrown.
+    /// Uploads a file in parts of `partSize`, `concurrency` at a time, with CRC-32 checksums: announced
+    /// (`x-amz-checksum-algorithm: CRC32`), sent with each part, and listed per part on completion. On any
+    /// failure the upload is aborted, so no parts are left behind (and billed), and the first error is thrown.
     public func uploadMultipart(fileAt path: String, bucket: String, key: String, metadata: [String: String] = [:], contentType: String) throws -> S3UploadResult {
         guard partSize >= 5 * Self.mebibyte else {
             throw AWSClientError.invalidArgument(name: "partSize", value: "\(partSize)", expected: "at least 5 MiB (5242880 bytes), S3's smallest part")
@@ -112,9 +118,10 @@ public struct S3Client: Sendable {
         let partSize = max(self.partSize, (size + 9_999) / 10_000)
         let partCount = max(1, Int((size + partSize - 1) / partSize))
 
+        var headers = Self.objectHeaders(metadata, contentType: contentType)
+        headers["x-amz-checksum-algorithm"] = "CRC32"
         let created = try send(bucket, key: key, .init(
-            operation: "CreateMultipartUpload", method: "POST", path: "", query: [("uploads", "")],
-            headers: Self.objectHeaders(metadata, contentType: contentType)
+            operation: "CreateMultipartUpload", method: "POST", path: "", query: [("uploads", "")], headers: headers
         ))
         guard let uploadID = XML.value(of: "UploadId", in: String(decoding: created.body, as: UTF8.self)) else {
             throw AWSClientError.invalidResponse(operation: "CreateMultipartUpload", reason: "it holds no `UploadId`")
@@ -124,8 +131,10 @@ public struct S3Client: Sendable {
         let cleanup = Shutdown.onInterrupt { try? client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID) }
         defer { Shutdown.unregister(cleanup) }
         do {
-            let eTags = try uploadParts(path: path, size: size, partSize: partSize, partCount: partCount, bucket: bucket, key: key, uploadID: uploadID)
-            let parts = eTags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XML.escape($0.element))</ETag></Part>" }
+            let uploaded = try uploadParts(path: path, size: size, partSize: partSize, partCount: partCount, bucket: bucket, key: key, uploadID: uploadID)
+            let parts = uploaded.enumerated().map {
+                "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XML.escape($0.element.eTag))</ETag><ChecksumCRC32>\($0.element.checksum)</ChecksumCRC32></Part>"
+            }
             let body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\(parts.joined())</CompleteMultipartUpload>"
             let response = try send(bucket, key: key, .init(
                 operation: "CompleteMultipartUpload", method: "POST", path: "", query: [("uploadId", uploadID)],
@@ -140,11 +149,11 @@ public struct S3Client: Sendable {
     }
 
     /// Uploads every part, `concurrency` threads pulling part numbers from a shared counter; returns the
-    /// ETags in part order. After the first failure no new part starts.
-    private func uploadParts(path: String, size: UInt64, partSize: UInt64, partCount: Int, bucket: String, key: String, uploadID: String) throws -> [String] {
+    /// ETags and Base64 CRC-32s in part order. After the first failure no new part starts.
+    private func uploadParts(path: String, size: UInt64, partSize: UInt64, partCount: Int, bucket: String, key: String, uploadID: String) throws -> [UploadedPart] {
         struct Progress {
             var next = 1
-            var eTags: [Int: String] = [:]
+            var eTags: [Int: UploadedPart] = [:]
             var failure: (any Error)?
         }
         let progress = Mutex(Progress())
@@ -178,16 +187,23 @@ public struct S3Client: Sendable {
         return (1...partCount).map { state.1[$0]! }
     }
 
-    private func uploadPart(path: String, offset: UInt64, length: UInt64, number: Int, bucket: String, key: String, uploadID: String) throws -> String {
+    private struct UploadedPart {
+        var eTag: String
+        /// Base64 CRC-32, as sent in `x-amz-checksum-crc32`.
+        var checksum: String
+    }
+
+    private func uploadPart(path: String, offset: UInt64, length: UInt64, number: Int, bucket: String, key: String, uploadID: String) throws -> UploadedPart {
+        let digests = try ServiceClient.digestFileRange(path: path, offset: offset, length: length)
+        let checksum = CRC32.base64(digests.crc32)
         let response = try send(bucket, key: key, .init(
             operation: "UploadPart", method: "PUT", path: "", query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
-            body: .file(path: path, offset: offset, length: length),
-            payloadHash: ServiceClient.hashFileRange(path: path, offset: offset, length: length).hex
+            headers: ["x-amz-checksum-crc32": checksum], body: .file(path: path, offset: offset, length: length), payloadHash: digests.sha256.hex
         ))
         guard let eTag = response[header: "etag"] else {
             throw AWSClientError.invalidResponse(operation: "UploadPart", reason: "part \(number) came back without an `ETag`")
         }
-        return eTag
+        return UploadedPart(eTag: eTag, checksum: checksum)
     }
 
     public func abortMultipartUpload(bucket: String, key: String, uploadID: String) throws {

@@ -1,5 +1,6 @@
 internal import CLibdeflate
 import Foundation
+import Hashing
 
 /// A libdeflate compressor at one level, for one thread at a time. It compresses into a buffer it
 /// keeps between calls, so a worker compressing file after file does not fault in fresh memory for each.
@@ -33,7 +34,7 @@ final class DeflateCompressor {
 
 /// CRC-32 as zip stores it; pass the CRC of what came before as `continuing` to checksum in pieces.
 func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
-    UInt32(libdeflate_crc32(UInt32(previous), bytes.baseAddress, bytes.count))
+    CRC32.checksum(bytes, continuing: previous)
 }
 
 /// The identity of the compressor, for caches keyed by what produced their bytes.

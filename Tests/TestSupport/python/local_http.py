@@ -18,7 +18,9 @@ A fault answers the next `count` requests whose "METHOD /path?query" contains `m
 GET /__control/held says how many requests are being held: {"held": N}.
 A route with "file": PATH serves that file's bytes, honouring `Range` (206 and `Content-Range`), and logs
 "served N bytes …". A route answers METHOD PATH: {"method": "GET", "path": "/creds", "status": 200, "body": "...",
-"require_header": ["Authorization", "token"]} (401 when the header is missing or different).
+"require_header": ["Authorization", "token"]} (401 when the header is missing or different), and
+optionally "require_query": {"name": "value"} and "require_json": {"name": "value"}, parameters the query
+or the JSON body must carry (400 when one is missing or different), as AWS checks a request's input.
 In a route's body, {header:NAME} is replaced by the request's NAME header (a server that echoes what
 it was sent) and {fill:N} by N letters `x` (a huge message). A route may misbehave as broken servers,
 proxies and captive portals do, with "misbehave":
@@ -38,6 +40,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
@@ -103,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if upstream_port is None:
-            return self.stub()
+            return self.stub(body)
         status, headers, payload = self.forward(body)
         if fault and fault["action"] == "hold_after_forward":
             return self.hold()
@@ -153,13 +156,23 @@ class Handler(BaseHTTPRequestHandler):
         upstream.close()
         return response.status, headers, payload
 
-    def stub(self):
+    def stub(self, body):
         route = routes.get((self.command, self.path.split("?")[0]))
         if route is None:
             return self.answer(404, b"no such route")
         required = route.get("require_header")
         if required and self.headers.get(required[0]) != required[1]:
             return self.answer(401, b"missing or wrong " + required[0].encode())
+        query = dict(urllib.parse.parse_qsl(self.path.split("?", 1)[1] if "?" in self.path else ""))
+        try:
+            sent = json.loads(body) if route.get("require_json") else {}
+        except ValueError:
+            sent = {}
+        for given, wanted in ((query, route.get("require_query") or {}), (sent, route.get("require_json") or {})):
+            wrong = sorted(name for name, value in wanted.items() if given.get(name) != value)
+            if wrong:
+                return self.answer(400, json.dumps({"message": "missing or wrong " + ", ".join(wrong)}).encode(),
+                                   [("Content-Type", "application/json")])
         if "file" in route:
             return self.serve_file(route["file"])
         body = self.expand(route.get("body", "")).encode()

@@ -1,7 +1,8 @@
 """Runs moto_server on 127.0.0.1 with signature checking on, for the Swift tests (MotoServer.swift).
 
 The first BOOTSTRAP_CALLS requests are free (INITIAL_NO_AUTH_ACTION_COUNT); in them this script creates
-an IAM user with an access key and a role, both with an allow-all policy attached. Then it prints one JSON
+an IAM user with an access key and two roles, all with an allow-all policy attached: one trusting a web
+identity provider, one that any principal may assume with sts:AssumeRole (moto checks trust policies). Then it prints one JSON
 line (port, keys, role ARN) and serves until its parent goes away: stdin reaching EOF, or the parent
 process changing, ends it, so no server outlives the tests.
 
@@ -12,7 +13,7 @@ import os
 import socket
 import time
 
-BOOTSTRAP_CALLS = 6
+BOOTSTRAP_CALLS = 8
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(BOOTSTRAP_CALLS)
 
 import boto3  # noqa: E402
@@ -74,6 +75,10 @@ def bootstrap(endpoint):
     iam.attach_user_policy(UserName="layerpack-tests", PolicyArn=policy)
     role = iam.create_role(RoleName="layerpack-web-identity", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     iam.attach_role_policy(RoleName="layerpack-web-identity", PolicyArn=policy)
+    anyone = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+    assumable = iam.create_role(RoleName="layerpack-deploy", AssumeRolePolicyDocument=anyone)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="layerpack-deploy", PolicyArn=policy)
 
     # Prove that signatures are now checked: a wrong secret must be refused, the real one accepted.
     wrong = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
@@ -86,7 +91,7 @@ def bootstrap(endpoint):
             raise
     boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
                  aws_secret_access_key=key["SecretAccessKey"], config=config).list_users()
-    return key, role
+    return key, role, assumable
 
 
 def main():
@@ -101,12 +106,12 @@ def main():
         except OSError:
             time.sleep(0.1)
     try:
-        key, role = bootstrap(endpoint)
+        key, role, assumable = bootstrap(endpoint)
     except BaseException as error:  # noqa: BLE001 - any failure is reported to the Swift side
         print(json.dumps({"error": f"bootstrapping IAM in moto failed: {error!r}"}), flush=True)
         os._exit(1)
     print(json.dumps({"port": port, "accessKeyID": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"],
-                      "webIdentityRoleARN": role}), flush=True)
+                      "webIdentityRoleARN": role, "assumableRoleARN": assumable}), flush=True)
     exit_with_parent()
 
 
