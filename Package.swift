@@ -20,14 +20,16 @@ let package = Package(
 
         // What an interrupted run undoes (temporary files, multipart uploads) before it exits.
         .target(name: "Shutdown"),
+        // The one pool of threads that compression and network work run on.
+        .target(name: "Workers"),
         // SHA-256 and HMAC-SHA256 over OpenSSL libcrypto; CRC-32 over libdeflate.
         .target(name: "Hashing", dependencies: ["CLibcrypto", "CLibdeflate"]),
         // A small AWS client: SigV4, SDK-style configuration, retries, S3 and Lambda over libcurl.
-        .target(name: "AWSClient", dependencies: ["Hashing", "Shutdown", "CLibcurl"], plugins: ["EmbedTemplates"]),
+        .target(name: "AWSClient", dependencies: ["Hashing", "Shutdown", "Workers", "CLibcurl"], plugins: ["EmbedTemplates"]),
         // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.
         .target(
             name: "LayerpackCore",
-            dependencies: ["Hashing", "Shutdown", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Hashing", "Shutdown", "Workers", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
             plugins: ["EmbedTemplates"]
         ),
         // The command line: parses, calls LayerpackCore, prints.
@@ -45,7 +47,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["AWSClient"], path: "Tests/TestSupport", exclude: ["python"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "AWSClientTests", dependencies: ["AWSClient", "Hashing", "TestSupport"]),
-        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "TestSupport"]),
+        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "Workers", "TestSupport"]),
         // Runs the built `layerpack` binary: exit codes, stdout/stderr, JSON, help text.
         .testTarget(name: "LayerpackCLITests", dependencies: ["layerpack", "AWSClient", "TestSupport"], exclude: ["help"]),
     ]

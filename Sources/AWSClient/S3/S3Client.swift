@@ -2,6 +2,7 @@ import Foundation
 import Hashing
 import Shutdown
 import Synchronization
+import Workers
 
 /// What HeadObject tells about an object.
 public struct S3ObjectInfo: Sendable, Equatable {
@@ -161,7 +162,7 @@ public struct S3Client: Sendable {
         let client = self
         for _ in 0..<min(concurrency, partCount) {
             finished.enter()
-            let thread = Thread {
+            WorkerPool.shared.submit(parallelism: concurrency) {
                 defer { finished.leave() }
                 while let part = progress.withLock({ state -> Int? in
                     guard state.failure == nil, state.next <= partCount else { return nil }
@@ -178,8 +179,6 @@ public struct S3Client: Sendable {
                     }
                 }
             }
-            thread.name = "S3 part upload"
-            thread.start()
         }
         finished.wait()
         let state = progress.withLock { ($0.failure, $0.eTags) }

@@ -1,4 +1,5 @@
 import Foundation
+import Workers
 
 /// Computes values for items `0..<costs.count` on worker threads, ahead of one consumer that takes
 /// them in order.
@@ -22,17 +23,15 @@ final class Prefetcher<Value: Sendable>: @unchecked Sendable {
     private var runningWorkers = 0
     private var peakCost: Int64 = 0
 
-    /// Starts `jobs` worker threads (at least one) that call `produce` with item indexes.
-    init(costs: [Int64], jobs: Int, budget: Int64, produce: @escaping @Sendable (Int) throws -> Value) {
+    /// Starts `jobs` workers (at least one) on the shared worker pool that call `produce` with item indexes.
+    init(costs: [Int64], jobs: Int, budget: Int64, pool: WorkerPool = .shared, produce: @escaping @Sendable (Int) throws -> Value) {
         self.costs = costs
         self.budget = budget
         self.produce = produce
         let workers = max(1, min(jobs, costs.count))
         runningWorkers = costs.isEmpty ? 0 : workers
         for _ in 0..<runningWorkers {
-            let thread = Thread { [self] in work() }
-            thread.name = "layerpack-worker"
-            thread.start()
+            pool.submit(parallelism: jobs) { [self] in work() }
         }
     }
 
