@@ -19,6 +19,7 @@ struct Build: ParsableCommand {
             let progress = TerminalProgress(label: "Packing")
             let result = try LayerBuilder.build(plan, output: output, options: packing.buildOptions(progress: progress))
             progress?.finish()
+            result.diagnostics.forEach(Console.report)
             let work = result.statistics
             if work.reused > 0 {
                 Console.progress("Compressed \(work.compressed) files, reused \(work.reused) from the cache")

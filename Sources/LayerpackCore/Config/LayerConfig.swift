@@ -53,6 +53,8 @@ public struct LayerConfig: Sendable {
     /// compresses only the files that changed. Default `.layerpack/cache` beside the config; a shared
     /// folder (e.g. `~/.cache/layerpack`) serves several layers. Safe to delete; trimmed to 512 MiB.
     public let cacheDirectory: String
+    /// `verify:`: whether a file that would not load on the layer's target fails the build (default), warns, or is not looked for.
+    public let verify: VerifyMode
 
     /// `.layerpack` beside the config: layerpack's own state (the stat cache, and by default the entry cache).
     public var stateDirectory: String { URL(fileURLWithPath: directory).appendingPathComponent(".layerpack").path }
@@ -86,7 +88,7 @@ public struct LayerConfig: Sendable {
     static let knownKeys = [
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
-        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions",
+        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions", "verify",
     ]
 
     /// The bucket for a region: `s3_bucket` with `{region}` replaced.
@@ -299,6 +301,11 @@ private struct Reader {
         }
         let cacheDirectory = cacheDir.map { absolutePath(NSString(string: $0).expandingTildeInPath, in: directory) }
             ?? URL(fileURLWithPath: directory).appendingPathComponent(".layerpack/cache").path
+        let verifyValue = try string("verify") ?? VerifyMode.error.rawValue
+        guard let verify = VerifyMode(rawValue: verifyValue) else {
+            throw ConfigError.invalidValue(file: file, line: line("verify"), key: "verify", value: verifyValue,
+                                           accepted: "Accepted: `error` (a file that would not load on the layer's target fails the build), `warn` (it is a warning) or `off` (nothing is checked).")
+        }
         let sources = try readSources(directory: directory, layout: layout, rubyVersion: rubyVersion,
                                       publishesExistingObject: s3Bucket != nil && s3Key != nil)
 
@@ -309,7 +316,7 @@ private struct Reader {
             s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
             skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash, regions: regions,
             layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
-            cacheDirectory: cacheDirectory)
+            cacheDirectory: cacheDirectory, verify: verify)
     }
 
     func bool(_ key: String) throws -> Bool? {
