@@ -14,7 +14,7 @@ struct Build: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let plan = try options.loadPlan(ownFiles: [output, packing.cacheDirectory])
+            let plan = try options.loadPlan(ownFiles: [output, packing.cacheDirectory], refreshDependencies: packing.refreshDeps)
             Console.progress("Packing \(plan.entries.count) files (\(plan.totalSize) bytes) for layer \(plan.config.layerName)")
             let progress = TerminalProgress(label: "Packing")
             let result = try LayerBuilder.build(plan, output: output, options: packing.buildOptions(progress: progress))

@@ -11,7 +11,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let progress = TerminalProgress(label: "Checking")
-        let report = try reportingErrors { try LayerCheck.run(try options.loadPlan(ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress)) }
+        let report = try reportingErrors { try LayerCheck.run(try options.loadPlan(ownFiles: [packing.cacheDirectory], refreshDependencies: packing.refreshDeps), options: packing.buildOptions(progress: progress)) }
         progress?.finish()
         if options.json {
             try Console.json(report)

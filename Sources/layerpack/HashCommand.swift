@@ -21,7 +21,7 @@ struct Hash: ParsableCommand {
                 return
             }
             let progress = TerminalProgress(label: "Hashing")
-            let result = try LayerBuilder.dryRun(try options.loadPlan(ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress))
+            let result = try LayerBuilder.dryRun(try options.loadPlan(ownFiles: [packing.cacheDirectory], refreshDependencies: packing.refreshDeps), options: packing.buildOptions(progress: progress))
             progress?.finish()
             result.diagnostics.forEach(Console.report)
             if options.json { try Console.json(result) } else { Console.result(result.sourceCodeHash) }

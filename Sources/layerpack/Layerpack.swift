@@ -27,9 +27,14 @@ struct LayerOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout instead of text.")
     var json = false
 
+    /// The config, with its `requirements` installed (or found installed) for the layer's target.
+    func loadConfig(refreshDependencies: Bool = false) throws -> LayerConfig {
+        try DependencyInstaller.install(for: try LayerConfig.load(path: config), refresh: refreshDependencies, progress: Console.progress)
+    }
+
     /// The config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
-    func loadPlan(ownFiles: [String?] = []) throws -> LayerPlan {
-        try LayerPlan(config: try LayerConfig.load(path: config), ownFiles: ownFiles)
+    func loadPlan(ownFiles: [String?] = [], refreshDependencies: Bool = false) throws -> LayerPlan {
+        try LayerPlan(config: try loadConfig(refreshDependencies: refreshDependencies), ownFiles: ownFiles)
     }
 }
 

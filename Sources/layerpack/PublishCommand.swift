@@ -29,7 +29,7 @@ struct Publish: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let config = try LayerConfig.load(path: options.config)
+            let config = try options.loadConfig(refreshDependencies: packing.refreshDeps)
             let aws = try AWSConfiguration.resolve(profile: profile)
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))
             let report = try publisher.run()

@@ -15,6 +15,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
     case sourceMissing(file: String, line: Int, path: String, resolved: String)
     case layoutNeeded(file: String, reason: String, accepted: [String])
     case destinationNeeded(file: String, line: Int, path: String, reason: String)
+    /// `requirements:` or `package_lock:` that cannot be installed as written; `problem` is the whole sentence.
+    case dependencies(file: String, line: Int, problem: String)
 
     public var description: String { diagnostic.description }
 
@@ -29,7 +31,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
         case .missingKey(let file, _, _), .layoutNeeded(let file, _, _): return .file(path: file, line: nil)
         case .unknownKey(let file, let line, _, _, _), .wrongType(let file, let line, _, _), .invalidValue(let file, let line, _, _, _),
              .tooMany(let file, let line, _, _, _), .tooLong(let file, let line, _, _, _), .requires(let file, let line, _, _),
-             .sourceMissing(let file, let line, _, _), .destinationNeeded(let file, let line, _, _):
+             .sourceMissing(let file, let line, _, _), .destinationNeeded(let file, let line, _, _), .dependencies(let file, let line, _):
             return .file(path: file, line: line)
         }
     }
@@ -66,6 +68,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
             return "\(reason) Set `layout:` to one of \(accepted.map { "`\($0)`" }.joined(separator: ", "))."
         case .destinationNeeded(_, _, let path, let reason):
             return "The source `\(path)` needs a `to:` destination: \(reason)"
+        case .dependencies(_, _, let problem):
+            return problem
         }
     }
 }

@@ -17,6 +17,20 @@ public struct LayerConfig: Sendable {
         public let line: Int
     }
 
+    /// `requirements:` (pip) or `package_lock:` (npm): dependencies layerpack installs for the layer's target.
+    public struct Dependencies: Sendable, Equatable {
+        public enum Installer: String, Sendable { case pip, npm }
+        public let installer: Installer
+        /// The requirements or lock file as the config writes it, and its absolute path.
+        public let path: String
+        public let resolvedPath: String
+        /// `pip_args:`, passed to pip after layerpack's own arguments.
+        public let arguments: [String]
+        public let line: Int
+        /// The config key naming the file.
+        public var key: String { installer == .pip ? "requirements" : "package_lock" }
+    }
+
     public enum SymlinkPolicy: String, Sendable, CaseIterable {
         /// A link resolving inside its source root is stored as what it points to.
         case follow
@@ -45,7 +59,9 @@ public struct LayerConfig: Sendable {
     public let regions: [String]
 
     public let layout: Catalog.Layout
-    public let sources: [Source]
+    /// `sources:`, then the installed dependencies once `DependencyInstaller` has added them.
+    public internal(set) var sources: [Source]
+    public let dependencies: Dependencies?
     public let exclude: [String]
     public let symlinks: SymlinkPolicy
     public let compressionLevel: Int
@@ -89,6 +105,7 @@ public struct LayerConfig: Sendable {
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
         "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions", "verify",
+        "requirements", "pip_args",
     ]
 
     /// The bucket for a region: `s3_bucket` with `{region}` replaced.
@@ -113,9 +130,13 @@ public struct LayerConfig: Sendable {
         return config
     }
 
-    /// Checks what `parse` leaves to the disk: that every source exists. A separate step, so that an
-    /// install step can create sources between the two.
+    /// Checks what `parse` leaves to the disk: that every source and the requirements or lock file
+    /// exist. A separate step, so that an install step can create sources between the two.
     public func checkSources() throws {
+        if let dependencies, !FileManager.default.fileExists(atPath: dependencies.resolvedPath) {
+            throw ConfigError.dependencies(file: file, line: dependencies.line,
+                problem: "The `\(dependencies.key)` file `\(dependencies.path)` does not exist (looked for `\(dependencies.resolvedPath)`; paths are relative to the config file's folder).")
+        }
         for source in sources where !FileManager.default.fileExists(atPath: source.resolvedPath) {
             throw ConfigError.sourceMissing(file: file, line: source.line, path: source.path, resolved: source.resolvedPath)
         }
@@ -306,8 +327,9 @@ private struct Reader {
             throw ConfigError.invalidValue(file: file, line: line("verify"), key: "verify", value: verifyValue,
                                            accepted: "Accepted: `error` (a file that would not load on the layer's target fails the build), `warn` (it is a warning) or `off` (nothing is checked).")
         }
+        let dependencies = try readDependencies(directory: directory, layout: layout, runtimes: runtimes)
         let sources = try readSources(directory: directory, layout: layout, rubyVersion: rubyVersion,
-                                      publishesExistingObject: s3Bucket != nil && s3Key != nil)
+                                      sourcesOptional: s3Bucket != nil && s3Key != nil || dependencies != nil)
 
         return LayerConfig(
             file: file, directory: directory, layerName: layerName, description: description, licenseInfo: licenseInfo,
@@ -315,7 +337,7 @@ private struct Reader {
             filename: absolutePath(filename, in: directory),
             s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
             skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash, regions: regions,
-            layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
+            layout: layout, sources: sources, dependencies: dependencies, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
             cacheDirectory: cacheDirectory, verify: verify)
     }
 
@@ -351,15 +373,47 @@ private struct Reader {
         throw ConfigError.layoutNeeded(file: file, reason: reason, accepted: catalog.layoutNames)
     }
 
+    /// `requirements` with `pip_args`, or `package_lock`, each only for its layout.
+    func readDependencies(directory: String, layout: Catalog.Layout, runtimes: [String]) throws -> LayerConfig.Dependencies? {
+        let requirements = try string("requirements")
+        let lock = try string("package_lock")
+        let arguments = try strings("pip_args", example: "[--index-url, https://packages.example.com/simple]")
+        if arguments != nil && requirements == nil {
+            throw ConfigError.requires(file: file, line: line("pip_args"), key: "pip_args", other: "requirements")
+        }
+        for (key, value, needed) in [("requirements", requirements, "python"), ("package_lock", lock, "nodejs")] where value != nil {
+            guard layout.name == needed else {
+                throw ConfigError.dependencies(file: file, line: line(key),
+                    problem: "`\(key)` installs \(needed == "python" ? "Python packages with pip" : "npm packages") into the `\(needed)` layout, but this layer's layout is `\(layout.name)`. Remove `\(key)`, or build a \(needed) layer.")
+            }
+            if value?.isEmpty == true || value?.hasSuffix("/") == true {
+                throw ConfigError.invalidValue(file: file, line: line(key), key: key, value: value ?? "",
+                                               accepted: "`\(key)` names a file, relative to the config or absolute, e.g. `\(key): \(needed == "python" ? "requirements.txt" : "package-lock.json")`.")
+            }
+        }
+        if let requirements {
+            guard runtimes.contains(where: { $0.hasPrefix("python3.") }) else {
+                throw ConfigError.dependencies(file: file, line: line("requirements"),
+                    problem: "`requirements` installs packages for the Python version of the layer's runtime, but `compatible_runtimes` names no python3 runtime. Add one, e.g. `compatible_runtimes: [python3.12]`.")
+            }
+            return LayerConfig.Dependencies(installer: .pip, path: requirements, resolvedPath: absolutePath(requirements, in: directory),
+                                            arguments: arguments ?? [], line: line("requirements"))
+        }
+        if let lock {
+            return LayerConfig.Dependencies(installer: .npm, path: lock, resolvedPath: absolutePath(lock, in: directory), arguments: [], line: line("package_lock"))
+        }
+        return nil
+    }
+
     /// `3.3.0` for ruby3.3; nil when the ruby runtimes are absent or disagree.
     func rubyVersion(of runtimes: [String], catalog: Catalog) -> String? {
         let versions = uniqued(runtimes.filter { catalog.layout(forRuntime: $0)?.name == "ruby" }.map { "\($0.dropFirst("ruby".count)).0" })
         return versions.count == 1 ? versions[0] : nil
     }
 
-    func readSources(directory: String, layout: Catalog.Layout, rubyVersion: String?, publishesExistingObject: Bool) throws -> [LayerConfig.Source] {
+    func readSources(directory: String, layout: Catalog.Layout, rubyVersion: String?, sourcesOptional: Bool) throws -> [LayerConfig.Source] {
         guard let node = value("sources") else {
-            if publishesExistingObject { return [] }
+            if sourcesOptional { return [] }
             throw ConfigError.missingKey(file: file, key: "sources", hint: "List the folders and files that go into the layer, e.g. `sources: [build/python]`.")
         }
         guard case .sequence(let items) = node else {
