@@ -121,7 +121,7 @@ private func build(_ folder: TemporaryFolder, refresh: Bool = false) throws -> B
         let folder = try TemporaryFolder()
         let wheels = try makeWheelhouse(folder)
         try writeLayer(folder, requirement: "fastpkg==9.9", runtimes: "python3.11", architectures: nil, wheels: wheels)
-        expectError("layerpack.yml:4: error: pip could not install `requirements.txt`", "CPython 3.11 on x86_64 with glibc 2.26",
+        expectError("layerpack.yml:4: error: pip ", "could not install `requirements.txt`", "CPython 3.11 on x86_64 with glibc 2.26",
                     "`manylinux_2_26_x86_64`", "No matching distribution found for fastpkg==9.9.") {
             _ = try build(folder)
         }
@@ -236,6 +236,74 @@ private func build(_ folder: TemporaryFolder, refresh: Bool = false) throws -> B
             expectError("needs `GLIBC_2.27`", "`python3.11` runs on Amazon Linux 2, whose glibc is 2.26", "numpy/") {
                 _ = try LayerBuilder.dryRun(plan)
             }
+        }
+    }
+}
+
+@Suite struct NpmPackageLock {
+    /// npm 10.1 or newer, which `--os` and `--cpu` need; the calling test is skipped without it.
+    private func requireNpm() throws {
+        let version = (try? run(["npm", "--version"]))?.output.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        if parts.count < 2 || (parts[0], parts[1]) < (10, 1) {
+            try Test.cancel("Skipped: `npm ci --os --cpu` needs npm 10.1 or newer, and npm here is `\(version.isEmpty ? "missing" : version)`.")
+        }
+    }
+
+    /// `app/` depends on a folder package, on one of two `npm pack` tarballs declaring `cpu` (optional,
+    /// as native packages ship them) and, for development only, on a third; its lock is written by npm.
+    private func makeApp(_ folder: TemporaryFolder) throws {
+        func package(_ name: String, _ extra: String = "") throws {
+            try folder.write("pkgs/\(name)/package.json", "{\"name\": \"\(name)\", \"version\": \"1.0.0\"\(extra)}\n")
+            try folder.write("pkgs/\(name)/index.js", "module.exports = '\(name)';\n")
+        }
+        try package("plain")
+        try package("devonly")
+        for cpu in ["arm64", "x64"] {
+            try package("native-\(cpu)", ", \"os\": [\"linux\"], \"cpu\": [\"\(cpu)\"]")
+            #expect(try run(["npm", "pack", "--pack-destination", folder.url("pkgs")], in: folder.url("pkgs/native-\(cpu)")).status == 0)
+        }
+        try folder.write("app/package.json", """
+            {"name": "app", "version": "1.0.0",
+             "dependencies": {"plain": "file:../pkgs/plain"},
+             "optionalDependencies": {"native-arm64": "file:../pkgs/native-arm64-1.0.0.tgz", "native-x64": "file:../pkgs/native-x64-1.0.0.tgz"},
+             "devDependencies": {"devonly": "file:../pkgs/devonly"}}
+            """)
+        #expect(try run(["npm", "install", "--package-lock-only", "--install-links", "--no-audit", "--no-fund"], in: folder.url("app")).status == 0)
+        try folder.write("app/layerpack.yml", """
+            layer_name: app-deps
+            compatible_runtimes: [nodejs20.x]
+            compatible_architectures: [arm64]
+            package_lock: package-lock.json
+            """)
+    }
+
+    @Test func installsForArm64WithoutDevDependenciesThenReusesTheCacheOffline() throws {
+        try requireNpm()
+        let folder = try TemporaryFolder()
+        try makeApp(folder)
+        let config = try LayerConfig.load(path: folder.url("app/layerpack.yml"))
+        let result = try LayerBuilder.build(try LayerPlan(config: try DependencyInstaller.install(for: config)))
+        let names = try zipNames(result.filename)
+        #expect(names.contains("nodejs/node_modules/plain/index.js"))
+        #expect(names.contains("nodejs/node_modules/native-arm64/index.js"))
+        #expect(!names.contains { $0.contains("native-x64") || $0.contains("devonly") || $0.hasSuffix(".package-lock.json") })
+
+        // The packages are gone, so a second build that succeeds ran no npm.
+        try FileManager.default.removeItem(atPath: folder.url("pkgs"))
+        let again = try LayerBuilder.build(try LayerPlan(config: try DependencyInstaller.install(for: config)))
+        #expect(again.sourceCodeHash == result.sourceCodeHash)
+        expectError("could not install `package-lock.json` (`package_lock`) for linux on arm64", "Nothing was cached") {
+            _ = try DependencyInstaller.install(for: config, refresh: true)
+        }
+    }
+
+    @Test func packageLockNeedsItsPackageJSON() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("package-lock.json", "{}\n")
+        let config = try folder.config("layer_name: x\ncompatible_runtimes: [nodejs20.x]\npackage_lock: package-lock.json\n")
+        expectError("layerpack.yml:3:", "`npm ci` needs the `package.json` beside `package-lock.json`") {
+            _ = try DependencyInstaller.install(for: config)
         }
     }
 }

@@ -105,7 +105,7 @@ public struct LayerConfig: Sendable {
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
         "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions", "verify",
-        "requirements", "pip_args",
+        "requirements", "pip_args", "package_lock",
     ]
 
     /// The bucket for a region: `s3_bucket` with `{region}` replaced.

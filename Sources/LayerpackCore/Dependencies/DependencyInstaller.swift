@@ -8,16 +8,19 @@ import Glibc
 /// What stops dependencies from being installed, naming the file and the target they were resolved for.
 public enum DependencyError: Error, CustomStringConvertible, Equatable, DiagnosticConvertible {
     case toolMissing(command: String, reason: String)
-    case installFailed(file: String, line: Int, key: String, path: String, target: String, detail: String)
+    case installFailed(file: String, line: Int, key: String, path: String, tool: String, target: String, detail: String)
 
     public var description: String { diagnostic.description }
 
     public var diagnostic: Diagnostic {
         switch self {
         case .toolMissing(let command, let reason):
-            return Diagnostic(.error, "Could not run `\(command)`: \(reason). layerpack installs `requirements` with pip: install it (Debian: `apt-get install python3-pip`), or set LAYERPACK_PYTHON to a Python that has it.")
-        case .installFailed(let file, let line, let key, let path, let target, let detail):
-            return Diagnostic(.error, "pip could not install `\(path)` (`\(key)`) for \(target): \(detail) Check the requirement's name and version, and that it publishes a wheel for this target (layerpack installs wheels only, `--only-binary=:all:`). Nothing was cached.",
+            return Diagnostic(.error, "Could not run `\(command)`, which installs the layer's dependencies: \(reason).")
+        case .installFailed(let file, let line, let key, let path, let tool, let target, let detail):
+            let hint = key == "requirements"
+                ? "Check the requirement's name and version, and that it publishes a wheel for this target (layerpack installs wheels only, `--only-binary=:all:`)."
+                : "Check that `package.json` and the lock agree (`npm install` updates the lock) and that every package has a build for this target."
+            return Diagnostic(.error, "\(tool) could not install `\(path)` (`\(key)`) for \(target): \(detail) \(hint) Nothing was cached.",
                               at: .file(path: file, line: line))
         }
     }
@@ -50,40 +53,52 @@ public struct PipTarget: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Installs `requirements` into `.layerpack/deps/<key>/` and adds the installed tree to the config's
-/// sources under the layout's prefix. The key covers everything that decides the result (the file's
-/// bytes, the target, pip's version and `pip_args`), so an unchanged key is reused without running
-/// pip, and a rebuild works offline.
+/// The machine npm installs for: Linux on one CPU.
+public struct NpmTarget: Sendable, Equatable, CustomStringConvertible {
+    /// `x64` or `arm64`, as npm names them.
+    public let cpu: String
+
+    public var description: String { "linux on \(cpu)" }
+
+    /// arm64 only when it is the one architecture, as Lambda's default is x86_64.
+    init(config: LayerConfig) {
+        cpu = config.compatibleArchitectures == ["arm64"] ? "arm64" : "x64"
+    }
+}
+
+/// Installs `requirements` (pip) or `package_lock` (npm) into `.layerpack/deps/<key>/` and adds the
+/// installed tree to the config's sources under the layout's prefix. The key covers everything that
+/// decides the result (the files' bytes, the target, the tool's version and `pip_args`), so an
+/// unchanged key is reused without installing, and a rebuild works offline.
 public enum DependencyInstaller {
-    /// The config with its installed dependencies as a source (unchanged without `requirements`).
+    /// The config with its installed dependencies as a source (unchanged without `requirements` or `package_lock`).
     /// - Parameters:
     ///   - refresh: install again even when the cache holds this key (`--refresh-deps`).
     ///   - python: the Python whose pip runs; `LAYERPACK_PYTHON`, else `python3` on PATH.
-    ///   - progress: one line per step, for stderr. pip's own output goes to stderr directly.
+    ///   - progress: one line per step, for stderr. The tool's own output goes to stderr directly.
     public static func install(for config: LayerConfig, refresh: Bool = false, python: String? = nil,
                                systems: RuntimeSystems = .standard, progress: (String) -> Void = { _ in }) throws -> LayerConfig {
-        guard let dependencies = config.dependencies, dependencies.installer == .pip else { return config }
-        let python = python ?? ProcessInfo.processInfo.environment["LAYERPACK_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
-        let target = PipTarget(config: config, systems: systems)
-        let requirements: Data
-        do { requirements = try Data(contentsOf: URL(fileURLWithPath: dependencies.resolvedPath)) } catch {
-            throw BuildError.unreadable(path: dependencies.resolvedPath, reason: "\(error.localizedDescription)")
+        guard let dependencies = config.dependencies else { return config }
+        let job: Job
+        switch dependencies.installer {
+        case .pip:
+            let python = python ?? ProcessInfo.processInfo.environment["LAYERPACK_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
+            job = try pipJob(config, dependencies, python: python, target: PipTarget(config: config, systems: systems))
+        case .npm:
+            job = try npmJob(config, dependencies, target: NpmTarget(config: config))
         }
-        let pipVersion = try self.pipVersion(python: python)
-        let key = cacheKey(["pip \(pipVersion)", target.pythonVersion, target.platforms.joined(separator: " "),
-                            dependencies.arguments.joined(separator: "\u{0}")], content: requirements)
         let folders = config.stateDirectory + "/deps"
-        let folder = folders + "/" + key
+        let folder = folders + "/" + job.key
         var installed = config
-        installed.sources.append(LayerConfig.Source(path: config.relativePath(folder + "/python"), resolvedPath: folder + "/python",
+        installed.sources.append(LayerConfig.Source(path: config.relativePath(folder + "/" + job.tree), resolvedPath: folder + "/" + job.tree,
                                                     destination: String(config.layout.prefix.trimmingSuffix("/")),
                                                     destinationIsExact: false, line: dependencies.line))
-        if !refresh, FileManager.default.fileExists(atPath: folder + "/python") {
-            progress("Using the dependencies installed for \(target) in \(config.relativePath(folder))")
+        if !refresh, FileManager.default.fileExists(atPath: folder + "/" + job.tree) {
+            progress("Using the dependencies installed for \(job.target) in \(config.relativePath(folder))")
             return installed
         }
         removeAbandoned(in: folders)
-        progress("Installing `\(dependencies.path)` with pip \(pipVersion) for \(target)")
+        progress("Installing `\(dependencies.path)` with \(job.tool) for \(job.target)")
         let staging = StagingName.path(beside: folder)
         let removeStaging: @Sendable () -> Void = { try? FileManager.default.removeItem(atPath: staging) }
         let cleanup = Shutdown.onInterrupt(removeStaging)
@@ -91,23 +106,22 @@ public enum DependencyInstaller {
             removeStaging()
             Shutdown.unregister(cleanup)
         }
-        guard FileIO.makeStateFolder(config.stateDirectory), FileIO.makeFolder(folders), FileIO.makeFolder(staging), FileIO.makeFolder(staging + "/python") else {
+        let workingFolder = staging + "/" + job.workingFolder
+        guard FileIO.makeStateFolder(config.stateDirectory), FileIO.makeFolder(folders), FileIO.makeFolder(staging + "/" + job.tree),
+              FileIO.makeFolder(workingFolder) else {
             throw BuildError.cannotWrite(path: staging, reason: String(cString: strerror(errno)))
         }
-        var arguments = ["-m", "pip", "install", "--target", staging + "/python", "--only-binary=:all:", "--implementation", "cp",
-                         "--python-version", target.pythonVersion, "--no-compile", "--disable-pip-version-check", "--no-input"]
-        arguments += target.platforms.flatMap { ["--platform", $0] }
-        if isatty(STDERR_FILENO) != 1 { arguments += ["--progress-bar", "off"] }
-        arguments += ["-r", dependencies.resolvedPath] + dependencies.arguments
-        let outcome = try run(python, arguments, in: config.directory)
+        for (name, data) in job.files { try FileIO.writeAtomically(data, to: workingFolder + "/" + name) }
+        let outcome = try run(job.command[0], Array(job.command.dropFirst()) + job.arguments(staging), in: job.workingFolder.isEmpty ? config.directory : workingFolder)
         guard outcome.status == 0 else {
-            let said = outcome.errorLines.map { $0.hasPrefix("ERROR: ") ? String($0.dropFirst("ERROR: ".count)) : $0 }
-            let errors = said.isEmpty ? "pip exited with status \(outcome.status)." : "pip said: \(said.joined(separator: "; ")).".replacingOccurrences(of: "..", with: ".")
+            let said = outcome.errorLines.map { line in
+                ["ERROR: ", "npm error "].first(where: line.hasPrefix).map { String(line.dropFirst($0.count)) } ?? line
+            }
+            let errors = said.isEmpty ? "\(job.tool) exited with status \(outcome.status)." : "\(job.tool) said: \(said.joined(separator: "; ")).".replacingOccurrences(of: "..", with: ".")
             throw DependencyError.installFailed(file: config.file, line: dependencies.line, key: dependencies.key, path: dependencies.path,
-                                               target: target.description, detail: errors)
+                                               tool: job.tool, target: job.target, detail: errors)
         }
-        // Console scripts name the build machine's interpreter in their first line; they would not run on Lambda.
-        try? FileManager.default.removeItem(atPath: staging + "/python/bin")
+        for path in job.leaveOut { try? FileManager.default.removeItem(atPath: staging + "/" + path) }
         if FileManager.default.fileExists(atPath: folder) {
             let old = StagingName.path(beside: folder)
             guard rename(folder, old) == 0 else { throw BuildError.cannotWrite(path: folder, reason: String(cString: strerror(errno))) }
@@ -117,19 +131,106 @@ public enum DependencyInstaller {
         return installed
     }
 
-    /// 32 hex digits of the SHA-256 of the settings, one a line, and the file's bytes.
-    static func cacheKey(_ settings: [String], content: Data) -> String {
+    /// One install as the shared steps above carry it out, in a staging folder renamed to its key.
+    struct Job {
+        /// `pip 24.0`, `npm 10.8.2`.
+        let tool: String
+        let target: String
+        let key: String
+        /// The installed tree inside the key's folder, packed under the layout's prefix.
+        let tree: String
+        /// Where the tool runs, inside the staging folder; "" for the config's folder.
+        let workingFolder: String
+        /// Files written into the working folder first.
+        let files: [(name: String, data: Data)]
+        let command: [String]
+        /// The arguments after `command`, given the staging folder.
+        let arguments: (String) -> [String]
+        /// Paths inside the staging folder removed after a successful install.
+        let leaveOut: [String]
+    }
+
+    static func pipJob(_ config: LayerConfig, _ dependencies: LayerConfig.Dependencies, python: String, target: PipTarget) throws -> Job {
+        let requirements = try read(dependencies.resolvedPath)
+        let version = try toolVersion([python, "-c", "import pip; print(pip.__version__)"], name: "\(python) -m pip",
+                                      hint: "install it (Debian: `apt-get install python3-pip`), or set LAYERPACK_PYTHON to a Python that has it")
+        let key = cacheKey(["pip \(version)", target.pythonVersion, target.platforms.joined(separator: " "),
+                            dependencies.arguments.joined(separator: "\u{0}")], content: [requirements])
+        return Job(tool: "pip \(version)", target: target.description, key: key, tree: "python", workingFolder: "", files: [],
+                   command: [python, "-m", "pip", "install"], arguments: { staging in
+            ["--target", staging + "/python", "--only-binary=:all:", "--implementation", "cp", "--python-version", target.pythonVersion,
+             "--no-compile", "--disable-pip-version-check", "--no-input"]
+                + target.platforms.flatMap { ["--platform", $0] }
+                + (isatty(STDERR_FILENO) == 1 ? [] : ["--progress-bar", "off"])
+                + ["-r", dependencies.resolvedPath] + dependencies.arguments
+        },
+        // Console scripts name the build machine's interpreter in their first line; they would not run on Lambda.
+        leaveOut: ["python/bin"])
+    }
+
+    /// `npm ci` in a folder holding copies of `package.json`, the lock and any `.npmrc` beside the lock,
+    /// with relative `file:` paths made absolute.
+    static func npmJob(_ config: LayerConfig, _ dependencies: LayerConfig.Dependencies, target: NpmTarget) throws -> Job {
+        let folder = URL(fileURLWithPath: dependencies.resolvedPath).deletingLastPathComponent().path
+        let manifest = folder + "/package.json"
+        guard FileManager.default.fileExists(atPath: manifest) else {
+            throw ConfigError.dependencies(file: config.file, line: dependencies.line,
+                problem: "`npm ci` needs the `package.json` beside `\(dependencies.path)`, and there is none (looked for `\(manifest)`).")
+        }
+        let version = try toolVersion(["npm", "--version"], name: "npm", hint: "install npm 10.1 or newer")
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        guard parts.count >= 2, (parts[0], parts[1]) >= (10, 1) else {
+            throw DependencyError.toolMissing(command: "npm", reason: "it is version \(version), and installing for another CPU (`--os`, `--cpu`) needs npm 10.1 or newer; upgrade it with `npm install -g npm@10`")
+        }
+        var files = [(name: "package.json", data: try absoluteFilePaths(in: read(manifest), from: folder, file: manifest)),
+                     (name: "package-lock.json", data: try absoluteFilePaths(in: read(dependencies.resolvedPath), from: folder, file: dependencies.resolvedPath))]
+        if FileManager.default.fileExists(atPath: folder + "/.npmrc") { files.append((name: ".npmrc", data: try read(folder + "/.npmrc"))) }
+        let key = cacheKey(["npm \(version)", "linux", target.cpu] + files.map(\.name), content: files.map(\.data))
+        return Job(tool: "npm \(version)", target: target.description, key: key, tree: "nodejs/node_modules", workingFolder: "nodejs",
+                   files: files, command: ["npm", "ci"], arguments: { _ in
+            ["--omit=dev", "--os=linux", "--cpu=\(target.cpu)", "--install-links", "--no-audit", "--no-fund"]
+                + (isatty(STDERR_FILENO) == 1 ? [] : ["--progress=false"])
+        },
+        // npm's record of what it installed names this machine's paths.
+        leaveOut: ["nodejs/node_modules/.package-lock.json"])
+    }
+
+    /// The JSON with each `file:` value's relative path made absolute against `folder`.
+    static func absoluteFilePaths(in data: Data, from folder: String, file: String) throws -> Data {
+        func rewrite(_ value: Any) -> Any {
+            switch value {
+            case let text as String where text.hasPrefix("file:") && !text.hasPrefix("file:/"):
+                return "file:" + absolutePath(String(text.dropFirst("file:".count)), in: folder)
+            case let object as [String: Any]: return object.mapValues(rewrite)
+            case let array as [Any]: return array.map(rewrite)
+            default: return value
+            }
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: data) else {
+            throw BuildError.unreadable(path: file, reason: "it is not valid JSON")
+        }
+        return try JSONSerialization.data(withJSONObject: rewrite(json), options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+    }
+
+    private static func read(_ path: String) throws -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw BuildError.unreadable(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    /// 32 hex digits of the SHA-256 of the settings, one a line, and each file's length and bytes.
+    static func cacheKey(_ settings: [String], content: [Data]) -> String {
         var text = Data(settings.map { $0 + "\n" }.joined().utf8)
-        text.append(content)
+        for data in content { text.append(Data("\(data.count)\n".utf8) + data) }
         return String(SHA256.hash(text).hex.prefix(32))
     }
 
-    /// pip's version, read from its package without running pip.
-    static func pipVersion(python: String) throws -> String {
-        let outcome = try run(python, ["-c", "import pip; print(pip.__version__)"], in: nil, forwardOutput: false)
+    /// The version a tool prints (pip's is read from its package, without running pip).
+    static func toolVersion(_ command: [String], name: String, hint: String) throws -> String {
+        let outcome = try run(command[0], Array(command.dropFirst()), in: nil, forwardOutput: false)
         let version = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard outcome.status == 0, !version.isEmpty else {
-            throw DependencyError.toolMissing(command: "\(python) -m pip", reason: outcome.errorLines.last ?? "it has no pip module")
+            throw DependencyError.toolMissing(command: name, reason: "\(outcome.errorLines.last ?? "it printed no version"); \(hint)")
         }
         return version
     }
@@ -150,16 +251,16 @@ public enum DependencyInstaller {
 
     /// Runs `python` with `arguments`. Its stdout goes to our stderr when `forwardOutput`, else it is
     /// returned; its stderr is passed on to ours after it exits, and its error lines returned.
-    private static func run(_ python: String, _ arguments: [String], in folder: String?, forwardOutput: Bool = true) throws -> Outcome {
+    private static func run(_ program: String, _ arguments: [String], in folder: String?, forwardOutput: Bool = true) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python] + arguments
+        process.arguments = [program] + arguments
         if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
         let output = Pipe(), errors = Pipe()
         process.standardOutput = forwardOutput ? FileHandle.standardError : output
         process.standardError = errors
         do { try process.run() } catch {
-            throw DependencyError.toolMissing(command: "\(python) \(arguments.prefix(2).joined(separator: " "))", reason: error.localizedDescription)
+            throw DependencyError.toolMissing(command: program, reason: error.localizedDescription)
         }
         let errorReader = DispatchQueue(label: "pip-stderr")
         nonisolated(unsafe) var errorData = Data()
@@ -171,7 +272,7 @@ public enum DependencyInstaller {
         let errorText = String(decoding: errorData, as: UTF8.self)
         if forwardOutput, !errorData.isEmpty { FileHandle.standardError.write(errorData) }
         let lines = errorText.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let marked = lines.filter { $0.hasPrefix("ERROR:") }
+        let marked = lines.filter { $0.hasPrefix("ERROR:") || $0.hasPrefix("npm error") && !$0.contains("A complete log of this run") }
         return Outcome(status: process.terminationStatus, output: String(decoding: captured, as: UTF8.self),
                        errorLines: marked.isEmpty ? Array(lines.suffix(1)) : marked)
     }
