@@ -18,11 +18,12 @@ struct Build: ParsableCommand {
 
     func run() throws {
         try options.forEachLayer { path in
-            let plan = try options.loadPlan(path, ownFiles: [output, packing.cacheDirectory])
+            let plan = try options.loadPlan(path, ownFiles: [output, packing.cacheDirectory], refreshDependencies: packing.refreshDeps)
             Console.progress("Packing \(plan.entries.count) files (\(plan.totalSize) bytes) for layer \(plan.config.layerName)")
             let progress = TerminalProgress(label: "Packing")
             let result = try LayerBuilder.build(plan, output: output, options: packing.buildOptions(progress: progress))
             progress?.finish()
+            result.diagnostics.forEach(Console.report)
             let work = result.statistics
             if work.reused > 0 {
                 Console.progress("Compressed \(work.compressed) files, reused \(work.reused) from the cache")

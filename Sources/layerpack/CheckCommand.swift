@@ -12,7 +12,7 @@ struct Check: ParsableCommand {
     func run() throws {
         try options.forEachLayer { path in
             let progress = TerminalProgress(label: "Checking")
-            let report = try LayerCheck.run(try options.loadPlan(path, ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress))
+            let report = try LayerCheck.run(try options.loadPlan(path, ownFiles: [packing.cacheDirectory], refreshDependencies: packing.refreshDeps), options: packing.buildOptions(progress: progress))
             progress?.finish()
             let status: Int32 = report.isClean ? 0 : 1
             if !report.isClean {

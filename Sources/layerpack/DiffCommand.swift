@@ -26,7 +26,7 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         try options.forEachLayer { path in
-            let plan = try options.loadPlan(path, ownFiles: [packing.cacheDirectory])
+            let plan = try options.loadPlan(path, ownFiles: [packing.cacheDirectory], refreshDependencies: packing.refreshDeps)
             var aws = try Layerpack.aws(profile: profile)
             if let region { aws.region = region }
             let report = try LayerDiff.run(plan, aws: aws, version: version, options: packing.buildOptions())

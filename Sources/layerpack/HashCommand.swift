@@ -23,7 +23,7 @@ struct Hash: ParsableCommand {
         }
         try options.forEachLayer { path in
             let progress = TerminalProgress(label: "Hashing")
-            let result = try LayerBuilder.dryRun(try options.loadPlan(path, ownFiles: [packing.cacheDirectory]), options: packing.buildOptions(progress: progress))
+            let result = try LayerBuilder.dryRun(try options.loadPlan(path, ownFiles: [packing.cacheDirectory], refreshDependencies: packing.refreshDeps), options: packing.buildOptions(progress: progress))
             progress?.finish()
             if options.json { return LayerRun(json: try Console.jsonLine(result)) }
             Console.result(result.sourceCodeHash)

@@ -65,9 +65,14 @@ struct LayerOptions: ParsableArguments {
         return found
     }
 
-    /// A config's plan; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
-    func loadPlan(_ path: String, ownFiles: [String?] = []) throws -> LayerPlan {
-        try LayerPlan(config: try LayerConfig.load(path: path), ownFiles: ownFiles)
+    /// The config at `path`, with its `requirements` or `package_lock` installed (or found installed) for the layer's target.
+    func loadInstalledConfig(_ path: String, refreshDependencies: Bool = false) throws -> LayerConfig {
+        try DependencyInstaller.install(for: try LayerConfig.load(path: path), refresh: refreshDependencies, progress: Console.progress)
+    }
+
+    /// A config's plan, dependencies installed; `ownFiles` are paths this run writes (an `--output` zip, a cache folder), never packed.
+    func loadPlan(_ path: String, ownFiles: [String?] = [], refreshDependencies: Bool = false) throws -> LayerPlan {
+        try LayerPlan(config: try loadInstalledConfig(path, refreshDependencies: refreshDependencies), ownFiles: ownFiles)
     }
 
     /// Runs `body` for each config, one layer after another (each uses every core). With `--all`, text

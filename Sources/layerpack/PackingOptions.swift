@@ -18,6 +18,9 @@ struct PackingOptions: ParsableArguments {
     @Flag(help: "Read and write no cache: hash and compress every file.")
     var noCache = false
 
+    @Flag(help: "Install `requirements` again even when .layerpack/deps holds them for this target.")
+    var refreshDeps = false
+
     func validate() throws {
         if let jobs, !(1...BuildOptions.maxJobs).contains(jobs) {
             throw ValidationError("--jobs must be from 1 to \(BuildOptions.maxJobs), not \(jobs).")

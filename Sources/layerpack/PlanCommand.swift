@@ -24,7 +24,7 @@ struct Plan: ParsableCommand {
     func run() throws {
         var resolved: AWSConfiguration?
         try options.forEachLayer { path in
-            let config = try LayerConfig.load(path: path)
+            let config = try options.loadInstalledConfig(path, refreshDependencies: packing.refreshDeps)
             let aws = try resolved ?? Layerpack.aws(profile: profile)
             resolved = aws
             let file = try Publisher(config: config, aws: aws, options: PublishOptions(build: packing.buildOptions(), progress: Console.progress)).plan()

@@ -50,7 +50,7 @@ struct Publish: ParsableCommand {
         // Resolved once, after the first config is read, so a bad config is reported first.
         var resolved: AWSConfiguration?
         try options.forEachLayer { path in
-            let config = try LayerConfig.load(path: path)
+            let config = try options.loadInstalledConfig(path, refreshDependencies: packing.refreshDeps)
             let aws = try resolved ?? Layerpack.aws(profile: profile)
             resolved = aws
             let publisher = Publisher(config: config, aws: aws, options: PublishOptions(dryRun: dryRun, output: output, build: packing.buildOptions(), progress: Console.progress))

@@ -303,3 +303,43 @@ private func layerpackShell(_ command: String, in folder: String) throws -> Stri
         #expect(outcome.stderr.contains("AWS_ACCESS_KEY_ID"))
     }
 }
+
+@Suite struct VerifyOnTheCommandLine {
+    /// This machine's own `/bin/true`: an x86_64 ELF needing a recent glibc, in a python3.11 arm64 layer.
+    private func layer(verify: String) throws -> String {
+        let folder = NSTemporaryDirectory() + "/layerpack-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/build", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: folder + "/build/true")
+        try """
+            layer_name: native
+            compatible_runtimes: [python3.11]
+            compatible_architectures: [arm64]
+            sources: [build]
+            verify: \(verify)
+            """.write(toFile: folder + "/layerpack.yml", atomically: true, encoding: .utf8)
+        return folder
+    }
+
+    /// `layerpack build` in the layer, then whether it wrote the zip.
+    private func build(verify: String) throws -> (outcome: ProcessOutcome, wroteZip: Bool) {
+        let folder = try layer(verify: verify)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let outcome = try layerpack(["build"], in: folder)
+        return (outcome, FileManager.default.fileExists(atPath: folder + "/dist/native.zip"))
+    }
+
+    @Test func anErrorExits2NamingTheFileAndWritesNothing() throws {
+        let (outcome, wroteZip) = try build(verify: "error")
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("layerpack.yml: error: The layer holds 1 file that would not load on its Lambda target"))
+        #expect(outcome.stderr.contains("`python/true` (from `build/true`) is built for x86_64, but the layer is for `arm64`"))
+        #expect(!wroteZip)
+    }
+
+    @Test func warnPrintsEachFindingAsAWarningAndBuilds() throws {
+        let (outcome, wroteZip) = try build(verify: "warn")
+        #expect(outcome.status == 0)
+        #expect(outcome.stderr.contains("warning: `python/true` (from `build/true`) is built for x86_64"))
+        #expect(wroteZip)
+    }
+}

@@ -15,6 +15,8 @@ public struct BuildResult: Sendable {
     public let unzippedSize: Int64
     public let lock: LockFile
     public let statistics: WorkStatistics
+    /// Warnings and notes of the run (from `verify`), for the CLI to print.
+    public var diagnostics: [Diagnostic] = []
 }
 
 /// `--json` of `build` and `hash`: the fields above but the lock and the statistics, in snake case.
@@ -70,9 +72,11 @@ public enum LayerBuilder {
     /// file beside the config. Both are staged as temporary files first, so a failure changes neither.
     public static func build(_ plan: LayerPlan, output: String? = nil, options: BuildOptions = BuildOptions()) throws -> BuildResult {
         let target = output.map { absolutePath($0, in: FileManager.default.currentDirectoryPath) } ?? plan.config.filename
+        let diagnostics = try LayerVerification.run(plan)
         try FileIO.createParentFolder(of: target)
         let result = try StagingName.withStagedPath(beside: target) { stagedZip in
-            let result = try pack(plan, to: stagedZip, reportedPath: target, options: options)
+            var result = try pack(plan, to: stagedZip, reportedPath: target, options: options)
+            result.diagnostics = diagnostics
             // The lock is committed last: a run killed between the two leaves a zip whose hash is not the
             // lock's `source_code_hash`, which `publish` notices (it rebuilds) and the next build repairs.
             let stagedLock = try FileIO.stage(result.lock.encoded(), for: plan.config.lockFilePath)
@@ -89,9 +93,12 @@ public enum LayerBuilder {
 
     /// `layerpack hash`: the result a build would have, leaving no file behind.
     public static func dryRun(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> BuildResult {
-        try StagingName.withStagedPath(beside: NSTemporaryDirectory() + "/layerpack.zip") { scratch in
+        let diagnostics = try LayerVerification.run(plan)
+        var result = try StagingName.withStagedPath(beside: NSTemporaryDirectory() + "/layerpack.zip") { scratch in
             try pack(plan, to: scratch, reportedPath: plan.config.filename, options: options)
         }
+        result.diagnostics = diagnostics
+        return result
     }
 
     /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which

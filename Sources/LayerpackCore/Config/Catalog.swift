@@ -40,14 +40,7 @@ public struct Catalog: Sendable {
     public func layout(forRuntime runtime: String) -> Layout? { layouts.first { $0.runtimes.contains(runtime) } }
 
     /// The catalog embedded in this binary from `templates/layouts.yml`.
-    public static let standard: Catalog = {
-        guard let text = EmbeddedTemplates.files["layouts.yml"] else {
-            fatalError("templates/layouts.yml was not embedded at build time; rebuild layerpack.")
-        }
-        do { return try Catalog(yaml: text) } catch {
-            fatalError("templates/layouts.yml is malformed: \(error)")
-        }
-    }()
+    public static let standard = embeddedTable("layouts.yml", Catalog.init(yaml:))
 
     init(yaml: String) throws {
         struct Malformed: Error {}
@@ -62,6 +55,17 @@ public struct Catalog: Sendable {
             key.string.flatMap { name in value.string.map { (name, $0) } }
         })
         deprecatedRuntimes = Set(root["deprecated"]?.sequence?.compactMap(\.string) ?? [])
+    }
+}
+
+/// A table of facts from `templates/`, embedded in this binary at build time. A missing or malformed
+/// one is a build mistake, not a user's, so it stops the program.
+func embeddedTable<Table>(_ name: String, _ parse: (String) throws -> Table) -> Table {
+    guard let text = EmbeddedTemplates.files[name] else {
+        fatalError("templates/\(name) was not embedded at build time; rebuild layerpack.")
+    }
+    do { return try parse(text) } catch {
+        fatalError("templates/\(name) is malformed: \(error)")
     }
 }
 

@@ -19,6 +19,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
     case destinationNeeded(file: String, line: Int, path: String, reason: String)
     case conflict(file: String, line: Int, keys: [String], reason: String)
     case anchorOrAlias(file: String, line: Int)
+    /// `requirements:` or `package_lock:` that cannot be installed as written; `problem` is the whole sentence.
+    case dependencies(file: String, line: Int, problem: String)
 
     public var description: String { diagnostic.description }
 
@@ -34,7 +36,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
         case .unknownKey(let file, let line, _, _, _), .wrongType(let file, let line, _, _), .invalidValue(let file, let line, _, _, _),
              .tooMany(let file, let line, _, _, _), .tooLong(let file, let line, _, _, _), .requires(let file, let line, _, _),
              .sourceMissing(let file, let line, _, _), .destinationNeeded(let file, let line, _, _), .conflict(let file, let line, _, _),
-             .anchorOrAlias(let file, let line):
+             .anchorOrAlias(let file, let line), .dependencies(let file, let line, _):
             return .file(path: file, line: line)
         }
     }
@@ -77,6 +79,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable, DiagnosticCo
             return "\(keys.map { "`\($0)`" }.joined(separator: " and ")) cannot be used together: \(reason)"
         case .anchorOrAlias:
             return "YAML anchors and aliases (`&name`, `*name`) are not accepted in a layerpack config: a few lines of them can expand past any memory. Write the values out; an `&` or `*` that starts a word in a value can be written in double quotes as `\\x26` or `\\x2a`."
+        case .dependencies(_, _, let problem):
+            return problem
         }
     }
 }

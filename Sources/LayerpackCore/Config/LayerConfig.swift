@@ -18,6 +18,20 @@ public struct LayerConfig: Sendable {
         public let line: Int
     }
 
+    /// `requirements:` (pip) or `package_lock:` (npm): dependencies layerpack installs for the layer's target.
+    public struct Dependencies: Sendable, Equatable {
+        public enum Installer: String, Sendable { case pip, npm }
+        public let installer: Installer
+        /// The requirements or lock file as the config writes it, and its absolute path.
+        public let path: String
+        public let resolvedPath: String
+        /// `pip_args:`, passed to pip after layerpack's own arguments.
+        public let arguments: [String]
+        public let line: Int
+        /// The config key naming the file.
+        public var key: String { installer == .pip ? "requirements" : "package_lock" }
+    }
+
     public enum SymlinkPolicy: String, Sendable, CaseIterable {
         /// A link resolving inside its source root is stored as what it points to.
         case follow
@@ -50,7 +64,9 @@ public struct LayerConfig: Sendable {
     public let keep: Int?
 
     public let layout: Catalog.Layout
-    public let sources: [Source]
+    /// `sources:`, then the installed dependencies once `DependencyInstaller` has added them.
+    public internal(set) var sources: [Source]
+    public let dependencies: Dependencies?
     public let exclude: [String]
     public let symlinks: SymlinkPolicy
     public let compressionLevel: Int
@@ -58,6 +74,8 @@ public struct LayerConfig: Sendable {
     /// compresses only the files that changed. Default `.layerpack/cache` beside the config; a shared
     /// folder (e.g. `~/.cache/layerpack`) serves several layers. Safe to delete; trimmed to 512 MiB.
     public let cacheDirectory: String
+    /// `verify:`: whether a file that would not load on the layer's target fails the build (default), warns, or is not looked for.
+    public let verify: VerifyMode
 
     /// `.layerpack` beside the config: layerpack's own state (the stat cache, and by default the entry cache).
     public var stateDirectory: String { URL(fileURLWithPath: directory).appendingPathComponent(".layerpack").path }
@@ -96,7 +114,8 @@ public struct LayerConfig: Sendable {
     static let knownKeys = [
         "layer_name", "description", "license_info", "compatible_runtimes", "compatible_architectures",
         "filename", "s3_bucket", "s3_key", "s3_object_version", "skip_destroy", "source_code_hash",
-        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions", "permissions", "keep",
+        "layout", "sources", "exclude", "symlinks", "compression_level", "cache_dir", "regions", "permissions", "keep", "verify",
+        "requirements", "pip_args", "package_lock",
     ]
 
     /// The bucket for a region: `s3_bucket` with `{region}` replaced.
@@ -142,9 +161,13 @@ public struct LayerConfig: Sendable {
         return config
     }
 
-    /// Checks what `parse` leaves to the disk: that every source exists. A separate step, so that an
-    /// install step can create sources between the two.
+    /// Checks what `parse` leaves to the disk: that every source and the requirements or lock file
+    /// exist. A separate step, so that an install step can create sources between the two.
     public func checkSources() throws {
+        if let dependencies, !FileManager.default.fileExists(atPath: dependencies.resolvedPath) {
+            throw ConfigError.dependencies(file: file, line: dependencies.line,
+                problem: "The `\(dependencies.key)` file `\(dependencies.path)` does not exist (looked for `\(dependencies.resolvedPath)`; paths are relative to the config file's folder).")
+        }
         for source in sources where !FileManager.default.fileExists(atPath: source.resolvedPath) {
             throw ConfigError.sourceMissing(file: file, line: source.line, path: source.path, resolved: source.resolvedPath)
         }
@@ -368,8 +391,14 @@ private struct Reader {
         }
         let cacheDirectory = cacheDir.map { absolutePath(NSString(string: $0).expandingTildeInPath, in: directory) }
             ?? URL(fileURLWithPath: directory).appendingPathComponent(".layerpack/cache").path
+        let verifyValue = try string("verify") ?? VerifyMode.error.rawValue
+        guard let verify = VerifyMode(rawValue: verifyValue) else {
+            throw ConfigError.invalidValue(file: file, line: line("verify"), key: "verify", value: verifyValue,
+                                           accepted: "Accepted: `error` (a file that would not load on the layer's target fails the build), `warn` (it is a warning) or `off` (nothing is checked).")
+        }
+        let dependencies = try readDependencies(directory: directory, layout: layout, runtimes: runtimes)
         let sources = try readSources(directory: directory, layout: layout, rubyVersion: rubyVersion,
-                                      publishesExistingObject: s3Bucket != nil && s3Key != nil)
+                                      sourcesOptional: s3Bucket != nil && s3Key != nil || dependencies != nil)
 
         return LayerConfig(
             file: file, directory: directory, layerName: layerName, description: description, licenseInfo: licenseInfo,
@@ -377,8 +406,8 @@ private struct Reader {
             filename: absolutePath(filename, in: directory),
             s3Bucket: s3Bucket, s3Key: s3Key, s3ObjectVersion: s3ObjectVersion,
             skipDestroy: skipDestroy, sourceCodeHash: sourceCodeHash, regions: regions, permissions: permissions, keep: keep,
-            layout: layout, sources: sources, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
-            cacheDirectory: cacheDirectory)
+            layout: layout, sources: sources, dependencies: dependencies, exclude: exclude, symlinks: symlinks, compressionLevel: compressionLevel,
+            cacheDirectory: cacheDirectory, verify: verify)
     }
 
     func bool(_ key: String) throws -> Bool? {
@@ -411,6 +440,38 @@ private struct Reader {
             ? "There is no `layout:` and no `compatible_runtimes` to infer it from."
             : "`compatible_runtimes` mixes the \(families.map { "`\($0)`" }.joined(separator: " and ")) families, so the layout cannot be inferred."
         throw ConfigError.layoutNeeded(file: file, reason: reason, accepted: catalog.layoutNames)
+    }
+
+    /// `requirements` with `pip_args`, or `package_lock`, each only for its layout.
+    func readDependencies(directory: String, layout: Catalog.Layout, runtimes: [String]) throws -> LayerConfig.Dependencies? {
+        let requirements = try string("requirements")
+        let lock = try string("package_lock")
+        let arguments = try strings("pip_args", example: "[--index-url, https://packages.example.com/simple]")
+        if arguments != nil && requirements == nil {
+            throw ConfigError.requires(file: file, line: line("pip_args"), key: "pip_args", other: "requirements")
+        }
+        for (key, value, needed) in [("requirements", requirements, "python"), ("package_lock", lock, "nodejs")] where value != nil {
+            guard layout.name == needed else {
+                throw ConfigError.dependencies(file: file, line: line(key),
+                    problem: "`\(key)` installs \(needed == "python" ? "Python packages with pip" : "npm packages") into the `\(needed)` layout, but this layer's layout is `\(layout.name)`. Remove `\(key)`, or build a \(needed) layer.")
+            }
+            if value?.isEmpty == true || value?.hasSuffix("/") == true {
+                throw ConfigError.invalidValue(file: file, line: line(key), key: key, value: value ?? "",
+                                               accepted: "`\(key)` names a file, relative to the config or absolute, e.g. `\(key): \(needed == "python" ? "requirements.txt" : "package-lock.json")`.")
+            }
+        }
+        if let requirements {
+            guard runtimes.contains(where: { $0.hasPrefix("python3.") }) else {
+                throw ConfigError.dependencies(file: file, line: line("requirements"),
+                    problem: "`requirements` installs packages for the Python version of the layer's runtime, but `compatible_runtimes` names no python3 runtime. Add one, e.g. `compatible_runtimes: [python3.12]`.")
+            }
+            return LayerConfig.Dependencies(installer: .pip, path: requirements, resolvedPath: absolutePath(requirements, in: directory),
+                                            arguments: arguments ?? [], line: line("requirements"))
+        }
+        if let lock {
+            return LayerConfig.Dependencies(installer: .npm, path: lock, resolvedPath: absolutePath(lock, in: directory), arguments: [], line: line("package_lock"))
+        }
+        return nil
     }
 
     /// `3.3.0` for ruby3.3; nil when the ruby runtimes are absent or disagree.
@@ -459,9 +520,9 @@ private struct Reader {
         }
     }
 
-    func readSources(directory: String, layout: Catalog.Layout, rubyVersion: String?, publishesExistingObject: Bool) throws -> [LayerConfig.Source] {
+    func readSources(directory: String, layout: Catalog.Layout, rubyVersion: String?, sourcesOptional: Bool) throws -> [LayerConfig.Source] {
         guard let node = value("sources") else {
-            if publishesExistingObject { return [] }
+            if sourcesOptional { return [] }
             throw ConfigError.missingKey(file: file, key: "sources", hint: "List the folders and files that go into the layer, e.g. `sources: [build/python]`.")
         }
         guard case .sequence(let items) = node else {
