@@ -12,13 +12,10 @@ import TestSupport
 
     init() throws {
         moto = try MotoServer.shared()
-        folder = try TemporaryFolder()
-        try folder.write("src/pkg/mod.py", "VALUE = 1\n")
+        folder = try TemporaryFolder.withModule()
     }
 
-    func config(_ extra: String = "") throws -> LayerConfig {
-        try folder.config("layer_name: \(layerName)\ncompatible_runtimes: [python3.12]\nsources: [src]\n\(extra)")
-    }
+    func config(_ extra: String = "") throws -> LayerConfig { try folder.layerConfig(layerName, extra) }
 
     func publisher(_ config: LayerConfig) throws -> Publisher { Publisher(config: config, aws: try moto.configuration()) }
 

@@ -12,12 +12,11 @@ import TestSupport
 
     init() throws {
         moto = try MotoServer.shared()
-        folder = try TemporaryFolder()
-        try folder.write("src/pkg/mod.py", "VALUE = 1\n")
+        folder = try TemporaryFolder.withModule()
     }
 
     func publish(_ extra: String) throws -> PublishReport {
-        let config = try folder.config("layer_name: \(layerName)\ncompatible_runtimes: [python3.12]\nsources: [src]\n\(extra)")
+        let config = try folder.layerConfig(layerName, extra)
         return try Publisher(config: config, aws: try moto.configuration(retryPolicy: RetryPolicy(sleep: { _ in }))).run()
     }
 

@@ -53,6 +53,20 @@ final class TemporaryFolder {
 let repositoryFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
+extension TemporaryFolder {
+    /// A folder whose `src/pkg/mod.py` is the source of the layers the publish tests configure.
+    static func withModule() throws -> TemporaryFolder {
+        let folder = try TemporaryFolder()
+        try folder.write("src/pkg/mod.py", "VALUE = 1\n")
+        return folder
+    }
+
+    /// A python3.12 layer of `src` named `layerName`, with `extra` config lines.
+    func layerConfig(_ layerName: String, _ extra: String = "") throws -> LayerConfig {
+        try config("layer_name: \(layerName)\ncompatible_runtimes: [python3.12]\nsources: [src]\n\(extra)")
+    }
+}
+
 /// The folder of the repository's `Fixtures/`.
 let fixturesFolder = repositoryFolder + "/Fixtures"
 

@@ -12,13 +12,10 @@ import TestSupport
 
     init() throws {
         moto = try MotoServer.shared()
-        folder = try TemporaryFolder()
-        try folder.write("src/pkg/mod.py", "VALUE = 1\n")
+        folder = try TemporaryFolder.withModule()
     }
 
-    func config(_ extra: String = "") throws -> LayerConfig {
-        try folder.config("layer_name: \(layerName)\ncompatible_runtimes: [python3.12]\nsources: [src]\n\(extra)")
-    }
+    func config(_ extra: String = "") throws -> LayerConfig { try folder.layerConfig(layerName, extra) }
 
     func aws(region: String = "us-east-1", endpoint: String? = nil) throws -> AWSConfiguration {
         try moto.configuration(endpoint: endpoint, ["AWS_REGION": region], retryPolicy: RetryPolicy(sleep: { _ in }))
