@@ -12,7 +12,7 @@ struct Layerpack: ParsableCommand {
         discussion: """
         Reads layerpack.yml (keys as Terraform's aws_lambda_layer_version, plus layout, sources, exclude, \
         symlinks and compression_level; `layerpack help config` lists them), from the current folder or the \
-        nearest parent folder that has one. Exit status: 0 success; 1 `check` found the sources changed; \
+        nearest parent folder that has one. Exit status: 0 success; 1 `check` found the sources changed or `diff` found a difference; \
         2 an error (bad config, unreadable file, AWS error); 64 a usage error.
         """,
         version: "0.1.0",
