@@ -252,13 +252,7 @@ public struct Publisher: Sendable {
             observation.recordedVersion = version
         }
         if let top = observation.versions.first, let newest = try describe(top) {
-            observation.newestRun = [newest]
-            for number in observation.versions.dropFirst() {
-                // A version deleted since the listing is passed over.
-                guard let version = try describe(number) else { continue }
-                guard version.isDuplicate(of: newest) else { break }
-                observation.newestRun.append(version)
-            }
+            observation.newestRun = try Publisher.duplicates(of: newest, below: observation.versions.dropFirst(), describe: describe)
         }
         if config.permissions != nil {
             for version in Set([observation.recordedVersion?.version, observation.newestRun.last?.version].compactMap { $0 }) {
@@ -444,17 +438,26 @@ public struct Publisher: Sendable {
         }
     }
 
+    /// `top` and the versions just below it (numbers newest first) with the same content and metadata,
+    /// newest first; a version deleted since the listing (`describe` gives nil) is passed over.
+    static func duplicates(of top: LayerVersion, below numbers: some Sequence<Int>, describe: (Int) throws -> LayerVersion?) throws -> [LayerVersion] {
+        var run = [top]
+        for number in numbers {
+            guard let version = try describe(number) else { continue }
+            guard version.isDuplicate(of: top) else { break }
+            run.append(version)
+        }
+        return run
+    }
+
     /// When publishers on other machines published the same change at the same time, every one of
     /// them keeps the lowest version holding it: each deletes its own duplicate and reports that one.
     /// Versions are numbered in the order Lambda created them, so all agree on which is lowest.
     func keepingLowestDuplicate(_ published: LayerVersion, hash: String, lambda: LambdaClient, target: PublishTarget) throws -> LayerVersion {
-        var kept = published
         let below = try lambda.listLayerVersions(layerName: config.layerName).map(\.version).filter { $0 < published.version }.sorted(by: >)
-        for number in below {
-            guard let version = try lambda.getLayerVersion(layerName: config.layerName, version: number) else { continue }
-            guard version.isDuplicate(of: published) else { break }
-            kept = version
-        }
+        let kept = try Publisher.duplicates(of: published, below: below) {
+            try lambda.getLayerVersion(layerName: config.layerName, version: $0)
+        }.last!
         guard kept.version != published.version else { return published }
         options.progress("\(target): version \(kept.version) was published with the same content and metadata meanwhile; keeping it and deleting the duplicate version \(published.version).")
         try lambda.deleteLayerVersion(layerName: config.layerName, version: published.version)
