@@ -24,6 +24,7 @@ extension FileIO {
         while written < bytes.count {
             let count = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
             if count < 0 && errno == EINTR { continue }
+            if count == 0 { errno = ENOSPC }
             if count <= 0 { return false }
             written += count
         }

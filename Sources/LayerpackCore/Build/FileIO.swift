@@ -166,16 +166,10 @@ final class StagedFile {
     deinit { discard() }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var written = 0
-        while written < bytes.count {
-            let count = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else {
-                let reason = FileIO.describeWriteError(count < 0 ? errno : ENOSPC)
-                discard()
-                throw BuildError.cannotWrite(path: target, reason: reason)
-            }
-            written += count
+        guard FileIO.writeAll(descriptor, bytes) else {
+            let reason = FileIO.describeWriteError(errno)
+            discard()
+            throw BuildError.cannotWrite(path: target, reason: reason)
         }
     }
 
