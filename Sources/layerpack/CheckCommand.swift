@@ -25,9 +25,7 @@ struct Check: ParsableCommand {
                 Console.result("There is no \(Console.display(report.lockFile)) yet.")
             } else {
                 Console.result("\(Console.display(report.lockFile)) does not match the sources:")
-                for path in report.added { Console.result("  added    \(path)") }
-                for path in report.removed { Console.result("  removed  \(path)") }
-                for path in report.changed { Console.result("  changed  \(path)") }
+                Console.changes(added: report.added, removed: report.removed, changed: report.changed)
                 for setting in report.settings { Console.result("  setting  \(setting)") }
             }
             return LayerRun(status: status)

@@ -37,9 +37,7 @@ struct Diff: ParsableCommand {
                 Console.result("The sources match version \(report.version) (\(report.arn)).")
             } else {
                 Console.result("The sources differ from version \(report.version) (\(report.arn)):")
-                for path in report.added { Console.result("  added    \(path)") }
-                for path in report.removed { Console.result("  removed  \(path)") }
-                for path in report.changed { Console.result("  changed  \(path)") }
+                Console.changes(added: report.added, removed: report.removed, changed: report.changed)
             }
             return LayerRun(status: status)
         }

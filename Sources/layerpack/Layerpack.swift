@@ -139,6 +139,13 @@ enum Console {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
+    /// Zip paths that differ, one a line: `  added    PATH`, `  removed  PATH`, `  changed  PATH`.
+    static func changes(added: [String], removed: [String], changed: [String]) {
+        for path in added { result("  added    \(path)") }
+        for path in removed { result("  removed  \(path)") }
+        for path in changed { result("  changed  \(path)") }
+    }
+
     /// A warning or error on stderr, as `location: severity: message`.
     static func report(_ diagnostic: Diagnostic) { progress(diagnostic.description) }
 
