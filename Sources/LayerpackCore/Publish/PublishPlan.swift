@@ -35,6 +35,8 @@ public struct TargetObservation: Codable, Sendable {
     public var newestRun: [LayerVersion]
     /// The zip's hash as the S3 object the zip would be uploaded to says it holds (`x-amz-meta-layerpack-sha256`).
     public var objectHash: String?
+    /// That object's version id (a versioned bucket), so a publish from it needs no second look.
+    public var objectVersion: String?
     /// With `permissions:`, the policy statement ids of the versions that may stay managed (the recorded
     /// one, the lowest of the newest duplicates), by version number.
     public var policies: [String: [String]] = [:]
@@ -173,10 +175,13 @@ public enum PublishPlanner {
         }
         let managed = observation.recordedVersion ?? observation.newestRun.first
         let reasons = managed.map { differences(from: $0, config: config, hash: hash) } ?? ["no version of `\(config.layerName)` is published yet"]
+        // The object version: the configured one for an existing object, the observed one for an object that already holds the zip.
+        let upload = artifact.filename != nil && observation.objectHash != hash
         let s3 = config.s3Bucket(in: observation.target.region).map {
-            S3Location(bucket: $0, key: config.s3Key ?? defaultS3Key(config: config, hash: hash), objectVersion: config.sources.isEmpty ? config.s3ObjectVersion : nil)
+            S3Location(bucket: $0, key: config.s3Key ?? defaultS3Key(config: config, hash: hash),
+                       objectVersion: artifact.filename == nil ? config.s3ObjectVersion : upload ? nil : observation.objectVersion)
         }
-        return (.publish, reasons.joined(separator: "; "), nil, managed?.version, s3, s3 != nil && artifact.filename != nil && observation.objectHash != hash)
+        return (.publish, reasons.joined(separator: "; "), nil, managed?.version, s3, s3 != nil && upload)
     }
 
     /// Why `version` differs from what the config and the zip ask for; empty when it does not.

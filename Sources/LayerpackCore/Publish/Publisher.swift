@@ -261,7 +261,9 @@ public struct Publisher: Sendable {
         }
         if let bucket = config.s3Bucket(in: target.region), artifact.filename != nil {
             let key = config.s3Key ?? PublishPlanner.defaultS3Key(config: config, hash: artifact.sourceCodeHash)
-            observation.objectHash = try S3Client(configuration: aws).headObject(bucket: bucket, key: key)?.metadata[Publisher.hashMetadataKey]
+            let object = try S3Client(configuration: aws).headObject(bucket: bucket, key: key)
+            observation.objectHash = object?.metadata[Publisher.hashMetadataKey]
+            observation.objectVersion = object?.versionID
         }
         return observation
     }
@@ -290,8 +292,11 @@ public struct Publisher: Sendable {
             options.progress("\(plan.target): publishing a new version: \(plan.reason).")
             let content: PublishLayerVersionRequest.Content
             if let location = plan.s3 {
+                if !plan.upload && artifact.filename != nil {
+                    options.progress("\(plan.target): s3://\(location.bucket)/\(location.key) already holds this zip; publishing from it without uploading.")
+                }
                 let objectVersion = plan.upload ? try upload(try zip.path(), to: location, hash: artifact.sourceCodeHash, target: plan.target)
-                                                : try existingObjectVersion(location, hash: artifact.sourceCodeHash, target: plan.target)
+                                                : location.objectVersion
                 uploaded = S3Location(bucket: location.bucket, key: location.key, objectVersion: objectVersion)
                 content = .s3(bucket: location.bucket, key: location.key, objectVersion: objectVersion)
             } else {
@@ -402,14 +407,6 @@ public struct Publisher: Sendable {
             try s3.abortMultipartUpload(bucket: bucket, key: key, uploadID: abandoned.uploadID)
         }
         return objectVersion
-    }
-
-    /// The version id of an object that already holds the zip (observed before planning); the config's
-    /// `s3_object_version` when an existing object is published.
-    func existingObjectVersion(_ location: S3Location, hash: String, target: PublishTarget) throws -> String? {
-        guard config.sources.isEmpty == false else { return location.objectVersion }
-        options.progress("\(target): s3://\(location.bucket)/\(location.key) already holds this zip; publishing from it without uploading.")
-        return try S3Client(configuration: configuration(for: target)).headObject(bucket: location.bucket, key: location.key)?.versionID
     }
 
     // MARK: - Publishing exactly once
