@@ -132,9 +132,10 @@ struct ByteIdentityTests {
         #expect(cold.bytes == serial.bytes)
         #expect(warm.bytes == serial.bytes)
         #expect(warmParallel.bytes == serial.bytes)
-        // 67 entries; 64 deflated: the empty file, the link and the .xz are stored, and read again each time.
+        // 67 entries; 64 deflated: the empty file, the link and the .xz are stored. A warm build copies
+        // every entry out of the previous zip; only the link's target text is hashed (links have no stat record).
         #expect(cold.statistics.compressed == 64)
-        #expect(warm.statistics == WorkStatistics(hashed: 3, compressed: 0, reused: 64))
+        #expect(warm.statistics == WorkStatistics(hashed: 1, compressed: 0, reused: 67))
         #expect(try layer.cacheFiles().count == 64)
         #expect(try pythonZipTest(layer.root + "/warm.zip") == "ok 67")
     }
@@ -159,6 +160,8 @@ struct ByteIdentityTests {
         try damage(3) { $0 = Data() }
         try damage(4) { $0[63] = 0xff }
 
+        // Without the previous zip, the compressed entries come from the entry cache.
+        try FileManager.default.removeItem(atPath: layer.root + "/reference.zip")
         let rebuilt = try layer.build("rebuilt.zip", jobs: 2, cache: true)
         #expect(rebuilt.bytes == reference)
         #expect(rebuilt.statistics.compressed == 5)
@@ -271,26 +274,27 @@ struct StatCacheTests {
         let statCache = layer.root + "/.layerpack/stat-cache"
         // A record that matches the file's stat exactly but holds a stale digest, as if the file had
         // changed right after it was hashed without its stat changing.
-        let stale = StatCache.Record(stat: entry.fileStat, fingerprint: Fingerprint(digest: SHA256.hash(Data("stale".utf8)), crc: 0))
+        let stale = StatCache.Snapshot.Record(zipPath: entry.zipPath, sourcePath: entry.sourcePath, stat: entry.fileStat,
+                                              fingerprint: Fingerprint(digest: SHA256.hash(Data("stale".utf8)), crc: 0),
+                                              lockedDigest: nil, lockedMode: 0)
         let newest = max(entry.fileStat.modifiedNanoseconds, entry.fileStat.changedNanoseconds)
 
-        try StatCache.Snapshot(records: [entry.sourcePath: stale], reference: newest).encoded().write(to: URL(fileURLWithPath: statCache))
+        try Data(StatCache.Snapshot.encode(records: [stale], reference: newest, lock: nil)).write(to: URL(fileURLWithPath: statCache))
         let racy = try layer.check()
         #expect(racy.isClean, "a file not older than the cache is hashed, not trusted")
 
         // Control: with a reference after the file's timestamps, the stale record is trusted, which is
         // what makes the rule above necessary.
-        try StatCache.Snapshot(records: [entry.sourcePath: stale], reference: newest + 1).encoded().write(to: URL(fileURLWithPath: statCache))
+        try Data(StatCache.Snapshot.encode(records: [stale], reference: newest + 1, lock: nil)).write(to: URL(fileURLWithPath: statCache))
         #expect(try layer.check().changed == ["python/pkg/core.py"])
     }
 
     @Test func aDamagedStatCacheMeansHashingEverything() throws {
         let layer = try builtLayer()
         let statCache = layer.root + "/.layerpack/stat-cache"
-        // One flipped bit in the first record's digest: the line still parses, the checksum does not match.
+        // One flipped bit in the first record's digest: every field still reads, the checksum does not match.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: statCache))
-        let firstRecord = try #require(bytes.firstIndex(of: UInt8(ascii: "\n"))) + 1
-        bytes[firstRecord] ^= bytes[firstRecord] == UInt8(ascii: "a") ? 0x03 : 0x01
+        bytes[StatCache.Snapshot.headerSize + 64] ^= 0x01
         try bytes.write(to: URL(fileURLWithPath: statCache))
         #expect(StatCache.Snapshot.parse(Array(bytes)) == nil)
         let report = try layer.check()
@@ -374,4 +378,133 @@ struct SpeedMechanismTests {
         let entry = try #require(try layer.plan().entries.first)
         #expect((StoragePolicy.method(for: entry, level: 6) == .store) == stored)
     }
+}
+
+@Suite("An incremental build copies unchanged entries out of the previous zip")
+struct PreviousZipTests {
+    /// Every kind of change at once: an edit, an added file, a removed one, a rename, a mode change
+    /// and a link retargeted.
+    private func changeEverything(_ layer: FixtureLayer) throws {
+        try layer.file("python/many/m7.py", "value = 'changed'\n")
+        try layer.file("python/new/added.py", "print('added')\n")
+        try FileManager.default.removeItem(atPath: layer.source + "/python/many/m8.py")
+        try FileManager.default.moveItem(atPath: layer.source + "/python/many/m9.py", toPath: layer.source + "/python/many/renamed.py")
+        chmod(layer.source + "/python/pkg/core.py", 0o755)
+        try FileManager.default.removeItem(atPath: layer.source + "/bin/tool-link")
+        try FileManager.default.createSymbolicLink(atPath: layer.source + "/bin/tool-link", withDestinationPath: "../python/pkg/core.py")
+    }
+
+    @Test(arguments: [1, 4])
+    func afterEveryKindOfChangeTheZipIsThatOfAFullBuild(jobs: Int) throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        try layer.build("dist/layer.zip", jobs: 2, cache: true)
+        try changeEverything(layer)
+        // No entry cache: whatever is not compressed now comes out of the previous zip.
+        try FileManager.default.removeItem(atPath: layer.cacheFolder)
+        let incremental = try layer.build("dist/layer.zip", jobs: jobs, cache: true)
+        let full = try layer.build("full.zip", jobs: 2, cache: false)
+        #expect(incremental.bytes == full.bytes)
+        // Compressed again: the edit and the added file, and the renamed file (its bytes are not under its
+        // new name in the previous zip). The retargeted link is stored anew; the mode change reuses its bytes.
+        #expect(incremental.statistics.compressed == 3)
+        #expect(incremental.statistics.reused == 67 - 3 - 1)
+        #expect(try pythonZipTest(layer.root + "/dist/layer.zip") == "ok 67")
+        #expect(try unzipTest(layer.root + "/dist/layer.zip"))
+    }
+
+    @Test func aPreviousZipChangedInPlaceIsNotUsed() throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        let first = try layer.build("dist/layer.zip", jobs: 2, cache: true).bytes
+        try FileManager.default.removeItem(atPath: layer.cacheFolder)
+        // Damage the data of the first entry without changing the size or the mtime: only the ctime tells.
+        let path = layer.root + "/dist/layer.zip"
+        let mtime = try modificationTime(path)
+        var damaged = first
+        damaged[100] ^= 0xff
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.write(contentsOf: damaged)
+        try handle.close()
+        setModificationTime(path, to: mtime)
+
+        let rebuilt = try layer.build("dist/layer.zip", jobs: 2, cache: true)
+        #expect(rebuilt.bytes == first)
+        #expect(rebuilt.statistics.reused == 0)
+        #expect(rebuilt.statistics.compressed == 64)
+    }
+
+    @Test func anotherLevelCompressesEverythingAgain() throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        try layer.build("dist/layer.zip", jobs: 2, cache: true)
+        try FileManager.default.removeItem(atPath: layer.cacheFolder)
+        try write("layer_name: speed-test\nlayout: provided\nsymlinks: preserve\nsources: [src]\nfilename: dist/layer.zip\ncompression_level: 9\n",
+                  to: layer.root + "/layerpack.yml")
+        let level9 = try layer.build("dist/layer.zip", jobs: 2, cache: true)
+        #expect(level9.statistics.compressed == 64)
+        #expect(level9.bytes == (try layer.build("full.zip", jobs: 2, cache: false)).bytes)
+    }
+}
+
+@Suite("check answers from the stat cache's mirror of the lock as it does from the lock")
+struct LockMirrorTests {
+    @Test func theMirrorAndTheLockGiveTheSameReport() throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        try layer.build("dist/layer.zip", jobs: 2, cache: true)
+        let lock = try String(contentsOfFile: layer.root + "/layerpack.lock", encoding: .utf8)
+        #expect(lock.contains("\"compressor\" : \"\(deflateCompressorVersion)\""))
+        try layer.file("python/many/m7.py", "value = 'changed'\n")
+        try layer.file("python/new/added.py", "print('added')\n")
+        try FileManager.default.removeItem(atPath: layer.source + "/python/many/m8.py")
+        chmod(layer.source + "/python/pkg/core.py", 0o755)
+        try write("layer_name: renamed\nlayout: provided\nsymlinks: preserve\nsources: [src]\nfilename: dist/layer.zip\n", to: layer.root + "/layerpack.yml")
+
+        let fromMirror = try layer.check()
+        #expect(fromMirror.added == ["python/new/added.py"])
+        #expect(fromMirror.removed == ["python/many/m8.py"])
+        #expect(fromMirror.changed == ["python/many/m7.py", "python/pkg/core.py"])
+        #expect(fromMirror.settings == ["layer_name: speed-test → renamed"])
+
+        // Without the stat cache the lock is parsed; the next check answers from the mirror that wrote.
+        try FileManager.default.removeItem(atPath: layer.root + "/.layerpack/stat-cache")
+        let fromLock = try layer.check()
+        let again = try layer.check()
+        #expect(fromLock == fromMirror.with(statistics: fromLock.statistics))
+        #expect(again == fromMirror.with(statistics: again.statistics))
+        #expect(again.statistics.hashed < fromLock.statistics.hashed)
+    }
+
+    @Test func aLockEditedByHandIsReadNotMirrored() throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        try layer.build("dist/layer.zip", jobs: 2, cache: true)
+        try #require(try layer.check().isClean)
+        // As a merge might leave it: one entry's digest changed in the lock, nothing in the sources.
+        let path = layer.root + "/layerpack.lock"
+        let lock = try #require(try LockFile.read(at: path))
+        let core = try #require(lock.entries["python/pkg/core.py"])
+        let edited = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: core.sha256, with: String(repeating: "0", count: 64))
+        try write(edited, to: path)
+        #expect(try layer.check().changed == ["python/pkg/core.py"])
+    }
+}
+
+extension CheckReport {
+    fileprivate func with(statistics: WorkStatistics) -> CheckReport {
+        CheckReport(lockFile: lockFile, lockMissing: lockMissing, added: added, removed: removed, changed: changed, settings: settings,
+                    statistics: statistics)
+    }
+}
+
+/// `unzip -t`: Info-ZIP's own reading of every entry.
+private func unzipTest(_ path: String) throws -> Bool {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["unzip", "-tq", path]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus == 0
 }

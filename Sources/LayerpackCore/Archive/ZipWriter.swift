@@ -10,9 +10,21 @@ struct EntryPayload: Sendable {
     let crc: UInt32
     let uncompressedSize: Int
     /// The bytes written into the archive: the content itself when stored, raw DEFLATE otherwise.
-    let bytes: [UInt8]
+    let bytes: PayloadBytes
     /// SHA-256 of the uncompressed content.
     let contentDigest: Digest
+
+    init(method: Method, crc: UInt32, uncompressedSize: Int, bytes: PayloadBytes, contentDigest: Digest) {
+        self.method = method
+        self.crc = crc
+        self.uncompressedSize = uncompressedSize
+        self.bytes = bytes
+        self.contentDigest = contentDigest
+    }
+
+    init(method: Method, crc: UInt32, uncompressedSize: Int, bytes: [UInt8], contentDigest: Digest) {
+        self.init(method: method, crc: crc, uncompressedSize: uncompressedSize, bytes: PayloadBytes(bytes), contentDigest: contentDigest)
+    }
 }
 
 /// Writes a zip with libzip from entries whose bytes are already compressed, so libzip only lays out

@@ -2,80 +2,113 @@ import Foundation
 import Hashing
 
 /// Where the digests and zip bytes of a plan's entries come from, for `build`, `hash` and `check`
-/// alike. The stat cache says which files are unchanged since they were last hashed; the entry
-/// cache holds their compressed bytes; everything else is read, hashed and, for a build, compressed.
-/// Safe to call from several threads at once.
+/// alike. The stat cache says which files are unchanged since they were last hashed; the previous zip
+/// and the entry cache hold compressed bytes; everything else is read, hashed and, for a build,
+/// compressed. Entries are named by their index in the plan. Safe to call from several threads at
+/// once, for different entries.
 final class ContentReader: Sendable {
-    private let statCache: StatCache?
+    private let entries: [PlannedEntry]
+    let statCache: StatCache?
     private let entryCache: EntryCache?
+    private let previousZip: PreviousZip?
     private let workspaces: WorkspacePool
     private let counts = WorkCounter()
 
-    init(config: LayerConfig, options: BuildOptions) {
+    /// `reusingZip`: whether to copy unchanged entries out of the zip the previous build wrote.
+    init(plan: LayerPlan, options: BuildOptions, reusingZip: Bool = false) {
+        let config = plan.config
+        entries = plan.entries
         if options.useCache {
-            statCache = StatCache(path: config.statCachePath, readOnly: options.readOnlyCache)
+            let statCache = StatCache(path: config.statCachePath, entries: plan.entries, readOnly: options.readOnlyCache)
+            self.statCache = statCache
             entryCache = config.compressionLevel > 0
                 ? EntryCache(directory: options.cacheDirectory ?? config.cacheDirectory, level: config.compressionLevel,
                              readOnly: options.readOnlyCache)
                 : nil
+            if reusingZip, let lock = statCache.previous.lock, let zip = lock.zip, lock.compressionLevel == config.compressionLevel,
+               lock.compressor == LayerBuilder.compressor(level: config.compressionLevel) {
+                previousZip = PreviousZip(zip, entries: plan.entries)
+            } else {
+                previousZip = nil
+            }
         } else {
             statCache = nil
             entryCache = nil
+            previousZip = nil
         }
         workspaces = WorkspacePool(level: config.compressionLevel)
     }
 
     var statistics: WorkStatistics { counts.value }
 
-    /// The SHA-256 and CRC-32 of the entry's content: from the stat cache when the file is unchanged, else read.
-    func fingerprint(of entry: PlannedEntry) throws -> Fingerprint {
-        if let known = statCache?.trustedFingerprint(for: entry) {
-            statCache?.record(entry, known, hashed: false)
-            return known
-        }
+    /// The fingerprint the stat cache holds for entry `index`, when the file is unchanged since.
+    func trustedFingerprint(at index: Int) -> Fingerprint? {
+        guard let known = statCache?.trustedFingerprint(at: index) else { return nil }
+        statCache?.record(at: index, known, hashed: false)
+        return known
+    }
+
+    /// The SHA-256 and CRC-32 of entry `index`'s content: from the stat cache when the file is unchanged, else read.
+    func fingerprint(at index: Int) throws -> Fingerprint {
+        if let known = trustedFingerprint(at: index) { return known }
+        let entry = entries[index]
         let fingerprint: Fingerprint
         switch entry.kind {
         case .file: fingerprint = try FileIO.fingerprint(entry)
         case .symlink(let target): fingerprint = Array(target.utf8).withUnsafeBytes { Fingerprint(of: $0) }
         }
         counts.add(\.hashed)
-        statCache?.record(entry, fingerprint, hashed: true)
+        statCache?.record(at: index, fingerprint, hashed: true)
         return fingerprint
     }
 
-    /// The entry as the zip stores it. An unchanged file whose compressed bytes are cached is not read
-    /// at all; a file read anyway (changed, or not in the stat cache) still reuses cached bytes when
-    /// its content is known to the entry cache.
-    func payload(for entry: PlannedEntry, method: EntryPayload.Method) throws -> EntryPayload {
-        let known = statCache?.trustedFingerprint(for: entry)
-        if method == .deflate, let known, let cached = entryCache?.payload(for: known.digest, size: entry.size) {
-            statCache?.record(entry, known, hashed: false)
+    /// Entry `index` as the zip stores it. An unchanged file whose compressed bytes are in the previous
+    /// zip or the entry cache is not read at all; a file read anyway (changed, or not in the stat cache)
+    /// still reuses compressed bytes when its content is known to either.
+    func payload(at index: Int, method: EntryPayload.Method) throws -> EntryPayload {
+        let entry = entries[index]
+        let known = statCache?.trustedFingerprint(at: index)
+        if let known, let reused = reusable(at: index, known, method: method) {
+            statCache?.record(at: index, known, hashed: false)
             counts.add(\.reused)
-            return cached
+            return reused
         }
         return try workspaces.withWorkspace { workspace in
             switch entry.kind {
             case .file:
                 let content = try FileIO.read(entry, into: workspace.input)
-                return payload(for: entry, method: method, content: content, known: known, workspace: workspace)
+                return payload(at: index, method: method, content: content, known: known, workspace: workspace)
             case .symlink(let target):
                 return Array(target.utf8).withUnsafeBytes { content in
-                    payload(for: entry, method: method, content: content, known: known, workspace: workspace)
+                    payload(at: index, method: method, content: content, known: known, workspace: workspace)
                 }
             }
         }
     }
 
-    private func payload(for entry: PlannedEntry, method: EntryPayload.Method, content: UnsafeRawBufferPointer,
+    /// Compressed bytes of this content from the previous zip or the entry cache.
+    private func reusable(at index: Int, _ fingerprint: Fingerprint, method: EntryPayload.Method) -> EntryPayload? {
+        let size = entries[index].size
+        if let previousZip, let statCache, let record = statCache.previousRecord(at: index),
+           statCache.previous.lockedDigest(record, equals: fingerprint.digest),
+           let payload = previousZip.payload(at: index, crc: fingerprint.crc, size: size, method: method, digest: fingerprint.digest) {
+            return payload
+        }
+        if method == .deflate, let cached = entryCache?.payload(for: fingerprint.digest, size: size), cached.crc == fingerprint.crc {
+            return cached
+        }
+        return nil
+    }
+
+    private func payload(at index: Int, method: EntryPayload.Method, content: UnsafeRawBufferPointer,
                          known: Fingerprint?, workspace: Workspace) -> EntryPayload {
         let fingerprint = Fingerprint(of: content)
-        let (digest, crc) = (fingerprint.digest, fingerprint.crc)
         counts.add(\.hashed)
-        statCache?.record(entry, fingerprint, hashed: fingerprint != known)
+        statCache?.record(at: index, fingerprint, hashed: fingerprint != known)
 
-        if method == .deflate, known == nil, let cached = entryCache?.payload(for: digest, size: Int64(content.count)), cached.crc == crc {
+        if known == nil, let reused = reusable(at: index, fingerprint, method: method) {
             counts.add(\.reused)
-            return cached
+            return reused
         }
         let bytes: [UInt8]
         switch method {
@@ -84,14 +117,15 @@ final class ContentReader: Sendable {
             bytes = workspace.compressor!.compress(content)
             counts.add(\.compressed)
         }
-        let payload = EntryPayload(method: method, crc: crc, uncompressedSize: content.count, bytes: bytes, contentDigest: digest)
+        let payload = EntryPayload(method: method, crc: fingerprint.crc, uncompressedSize: content.count, bytes: bytes,
+                                   contentDigest: fingerprint.digest)
         if method == .deflate { entryCache?.store(payload) }
         return payload
     }
 
-    /// Saves the new stat cache and trims the entry cache, once the work is done.
-    func finish() {
-        statCache?.save()
+    /// Saves the new stat cache, with what it now knows of the lock, and trims the entry cache, once the work is done.
+    func finish(_ locked: StatCache.LockedEntries = .previous) {
+        statCache?.save(locked)
         if statistics.compressed > 0 { entryCache?.trim() }
     }
 }

@@ -96,7 +96,9 @@ final class EntryCache: Sendable {
         let path = path(for: payload.contentDigest)
         guard let staged = (try? StagedFile(for: path)) ?? (createFolder() ? try? StagedFile(for: path) : nil) else { return }
         do {
-            for part in [header, payload.bytes, trailer] { try part.withUnsafeBytes { try staged.write($0) } }
+            try header.withUnsafeBytes { try staged.write($0) }
+            try payload.bytes.withUnsafeBytes { try staged.write($0) }
+            try trailer.withUnsafeBytes { try staged.write($0) }
             try staged.commit()
         } catch {
             staged.discard()

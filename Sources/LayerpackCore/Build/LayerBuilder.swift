@@ -75,13 +75,17 @@ public enum LayerBuilder {
         let diagnostics = try LayerVerification.run(plan)
         try FileIO.createParentFolder(of: target)
         let result = try StagingName.withStagedPath(beside: target) { stagedZip in
-            var result = try pack(plan, to: stagedZip, reportedPath: target, options: options)
+            let packed = try pack(plan, to: stagedZip, reportedPath: target, options: options)
+            var result = packed.result
             result.diagnostics = diagnostics
             // The lock is committed last: a run killed between the two leaves a zip whose hash is not the
             // lock's `source_code_hash`, which `publish` notices (it rebuilds) and the next build repairs.
-            let stagedLock = try FileIO.stage(result.lock.encoded(), for: plan.config.lockFilePath)
+            let lockBytes = result.lock.encoded()
+            let stagedLock = try FileIO.stage(lockBytes, for: plan.config.lockFilePath)
             try FileIO.commit(stagedZip, to: target)
             try stagedLock.commit()
+            let zip = ZipIdentity(path: target, digest: packed.zipDigest)
+            packed.reader.finish(.packed(LockMirror(result.lock, bytes: lockBytes, zip: zip), packed.digests))
             return result
         }
         // What runs killed mid-write left beside the files this run wrote.
@@ -95,52 +99,68 @@ public enum LayerBuilder {
     public static func dryRun(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> BuildResult {
         let diagnostics = try LayerVerification.run(plan)
         var result = try StagingName.withStagedPath(beside: NSTemporaryDirectory() + "/layerpack.zip") { scratch in
-            try pack(plan, to: scratch, reportedPath: plan.config.filename, options: options)
+            let packed = try pack(plan, to: scratch, reportedPath: plan.config.filename, options: options)
+            packed.reader.finish()
+            return packed.result
         }
         result.diagnostics = diagnostics
         return result
     }
 
+    /// What compressed the entries at `level`, as the lock records it: nil when nothing is compressed.
+    static func compressor(level: Int) -> String? { level > 0 ? deflateCompressorVersion : nil }
+
+    /// A packed zip, with the reader whose caches are saved once the zip is in place, and each plan
+    /// entry's content digest.
+    struct Packed {
+        let result: BuildResult
+        let zipDigest: Digest
+        let reader: ContentReader
+        let digests: [Digest]
+    }
+
     /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which
     /// takes them in plan order, so the bytes do not depend on `options.jobs`.
-    static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> BuildResult {
+    static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> Packed {
         // Before any thread starts: setting TZ while another thread reads the environment is unsafe.
         ZipWriter.useUTC()
         let level = plan.config.compressionLevel
         let entries = plan.entries
         let methods = entries.map { StoragePolicy.method(for: $0, level: level) }
-        let reader = ContentReader(config: plan.config, options: options)
+        let reader = ContentReader(plan: plan, options: options, reusingZip: true)
         // Workers run ahead of the writer by up to `jobs` times the largest entry (at least 16 MiB each),
         // so a large file being compressed does not stall the others, and memory stays bounded.
         let budget = Int64(options.jobs) * max(entries.map(\.size).max() ?? 0, 16 << 20)
         let prefetcher = Prefetcher(costs: entries.map(\.size), jobs: options.jobs, budget: budget) { index in
-            try reader.payload(for: entries[index], method: methods[index])
+            try reader.payload(at: index, method: methods[index])
         }
         defer { prefetcher.finish() }
-        let manifest = ManifestCollector()
+        var digests: [Digest] = []
+        digests.reserveCapacity(entries.count)
+        var lockEntries: [String: LockFile.Entry] = [:]
+        lockEntries.reserveCapacity(entries.count)
         let progress = ProgressCounter(plan.entries, report: options.progress)
         let writer = try ZipWriter(path: path, reportedPath: reportedPath)
         for (index, entry) in entries.enumerated() {
+            // libzip pulls the entries in order on this thread, as it writes them.
             try writer.add(name: entry.zipPath, mode: entry.mode, method: methods[index]) {
                 let payload = try prefetcher.take(index)
-                manifest.record(entry, payload)
+                digests.append(payload.contentDigest)
+                lockEntries[entry.zipPath] = LockFile.Entry(sha256: payload.contentDigest.hex, mode: LockFile.mode(entry.mode))
                 progress.advance(by: entry)
                 return payload
             }
         }
         try writer.close()
         prefetcher.finish()
-        // The caches' bookkeeping (saving the stat cache, trimming the entry cache) overlaps hashing the zip.
-        let bookkeeping = DispatchGroup()
-        DispatchQueue.global().async(group: bookkeeping) { reader.finish() }
-        defer { bookkeeping.wait() }
         let digest = try SHA256.hash(fileAt: path)
         let size = try fileSize(path)
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
-                            compressionLevel: level, entries: manifest.entries)
-        return BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
-                           sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
-                           statistics: reader.statistics)
+                            compressionLevel: level, compressor: compressor(level: level), entries: lockEntries)
+        let result = BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
+                                 sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
+                                 statistics: reader.statistics)
+        return Packed(result: result, zipDigest: digest, reader: reader, digests: digests)
     }
 
     static func fileSize(_ path: String) throws -> Int64 { Int64(try lstatOrThrow(path).st_size) }
@@ -164,16 +184,6 @@ enum StoragePolicy {
             return .store
         }
         return .deflate
-    }
-}
-
-/// Gathers each entry's digest as libzip pulls it, for the lock file.
-private final class ManifestCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var entries: [String: LockFile.Entry] = [:]
-
-    func record(_ entry: PlannedEntry, _ payload: EntryPayload) {
-        lock.withLock { entries[entry.zipPath] = LockFile.Entry(sha256: payload.contentDigest.hex, mode: LockFile.mode(entry.mode)) }
     }
 }
 

@@ -37,37 +37,103 @@ extension CheckReport: Encodable {
 public enum LayerCheck {
     public static func run(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> CheckReport {
         let lockPath = plan.config.lockFilePath
-        guard let lock = try LockFile.read(at: lockPath) else {
+        guard let lockBytes = try LockFile.readBytes(at: lockPath) else {
             return CheckReport(lockFile: lockPath, lockMissing: true, added: plan.entries.map(\.zipPath), removed: [], changed: [],
                                settings: [], statistics: WorkStatistics())
         }
-        let added = plan.entries.filter { lock.entries[$0.zipPath] == nil }.map(\.zipPath)
-        let locked = plan.entries.compactMap { entry in lock.entries[entry.zipPath].map { (entry: entry, recorded: $0) } }
-        // Digests are computed on worker threads (or come from the stat cache) and compared here in order.
-        let reader = ContentReader(config: plan.config, options: options)
-        let prefetcher = Prefetcher(costs: locked.map(\.entry.size), jobs: options.jobs, budget: .max) { index in
-            try reader.fingerprint(of: locked[index].entry).digest
+        let reader = ContentReader(plan: plan, options: options)
+        let locked = try LockedView(lockBytes, path: lockPath, plan: plan, statCache: reader.statCache)
+        let entries = plan.entries
+        // Entries the stat cache vouches for are compared here; the rest are hashed on worker threads.
+        var changed: [Int] = []
+        var toHash: [Int] = []
+        var added: [String] = []
+        let progress = ProgressCounter(entries, report: options.progress)
+        for index in entries.indices {
+            guard let (digest, mode) = locked.entry(at: index) else {
+                added.append(entries[index].zipPath)
+                continue
+            }
+            if mode != LockFile.modeValue(entries[index].mode) {
+                changed.append(index)
+            } else if let known = reader.trustedFingerprint(at: index) {
+                if known.digest != digest { changed.append(index) }
+                progress.advance(by: entries[index])
+            } else {
+                toHash.append(index)
+            }
+        }
+        let hashing = toHash
+        let prefetcher = Prefetcher(costs: hashing.map { entries[$0].size }, jobs: options.jobs, budget: .max) { item in
+            try reader.fingerprint(at: hashing[item]).digest
         }
         defer { prefetcher.finish() }
-        let progress = ProgressCounter(locked.map(\.entry), report: options.progress)
-        var changed: [String] = []
-        for (index, (entry, recorded)) in locked.enumerated() {
-            let digest = try prefetcher.take(index)
-            if recorded.mode != LockFile.mode(entry.mode) || recorded.sha256 != digest.hex {
-                changed.append(entry.zipPath)
-            }
-            progress.advance(by: entry)
+        for (item, index) in toHash.enumerated() {
+            if try prefetcher.take(item) != locked.entry(at: index)?.digest { changed.append(index) }
+            progress.advance(by: entries[index])
         }
         prefetcher.finish()
-        reader.finish()
-        let present = Set(plan.entries.map(\.zipPath))
-        let removed = lock.entries.keys.filter { !present.contains($0) }.sorted(by: bytewiseLess)
+        reader.finish(locked.forStatCache)
         var settings: [String] = []
-        if lock.layerName != plan.config.layerName { settings.append("layer_name: \(lock.layerName) → \(plan.config.layerName)") }
-        if lock.compressionLevel != plan.config.compressionLevel {
-            settings.append("compression_level: \(lock.compressionLevel) → \(plan.config.compressionLevel)")
+        if locked.layerName != plan.config.layerName { settings.append("layer_name: \(locked.layerName) → \(plan.config.layerName)") }
+        if locked.compressionLevel != plan.config.compressionLevel {
+            settings.append("compression_level: \(locked.compressionLevel) → \(plan.config.compressionLevel)")
         }
-        return CheckReport(lockFile: lockPath, lockMissing: false, added: added, removed: removed, changed: changed, settings: settings,
-                           statistics: reader.statistics)
+        if let compressor = locked.compressor, let now = LayerBuilder.compressor(level: plan.config.compressionLevel),
+           locked.compressionLevel == plan.config.compressionLevel, compressor != now {
+            settings.append("compressor: \(compressor) → \(now)")
+        }
+        return CheckReport(lockFile: lockPath, lockMissing: false, added: added, removed: locked.removed,
+                           changed: changed.sorted().map { entries[$0].zipPath }, settings: settings, statistics: reader.statistics)
+    }
+}
+
+/// What the lock file says of each plan entry: from the stat cache's mirror of it when the lock file's
+/// bytes are those the mirror was made from (nothing is parsed), else from the lock file itself.
+private struct LockedView {
+    private enum Source {
+        case mirror(StatCache)
+        case parsed([String: LockFile.Entry], [Digest?])
+    }
+
+    private let source: Source
+    let layerName: String
+    let compressionLevel: Int
+    let compressor: String?
+    let removed: [String]
+    /// What the stat cache should record of the lock.
+    let forStatCache: StatCache.LockedEntries
+
+    init(_ bytes: Data, path: String, plan: LayerPlan, statCache: StatCache?) throws {
+        if let statCache, let mirror = statCache.previous.lock, mirror.lockDigest == SHA256.hash(bytes) {
+            source = .mirror(statCache)
+            self.plan = plan.entries
+            (layerName, compressionLevel, compressor) = (mirror.layerName, mirror.compressionLevel, mirror.compressor)
+            let matched = Set(plan.entries.indices.compactMap { statCache.previousRecord(at: $0) })
+            removed = statCache.previous.lockedRecords(notIn: matched).map { statCache.previous.zipPath($0) }
+            forStatCache = .previous
+            return
+        }
+        let lock = try LockFile.parse(bytes, path: path)
+        source = .parsed(lock.entries, plan.entries.map { lock.entries[$0.zipPath].flatMap { Digest(hex: Array($0.sha256.utf8)) } })
+        (layerName, compressionLevel, compressor) = (lock.layerName, lock.compressionLevel, lock.compressor)
+        let present = Set(plan.entries.map(\.zipPath))
+        removed = lock.entries.keys.filter { !present.contains($0) }.sorted(by: bytewiseLess)
+        forStatCache = .parsed(LockMirror(lock, bytes: bytes, zip: nil), lock.entries)
+        self.plan = plan.entries
+    }
+
+    private let plan: [PlannedEntry]
+
+    /// The locked digest and mode (as `LockFile.modeValue` gives it) of plan entry `index`; nil when the lock lacks it.
+    func entry(at index: Int) -> (digest: Digest, mode: UInt32)? {
+        switch source {
+        case .mirror(let statCache):
+            guard let record = statCache.previousRecord(at: index), let digest = statCache.previous.lockedDigest(record) else { return nil }
+            return (digest, statCache.previous.lockedMode(record))
+        case .parsed(let entries, let digests):
+            guard let digest = digests[index], let locked = entries[plan[index].zipPath], let mode = UInt32(locked.mode, radix: 8) else { return nil }
+            return (digest, mode)
+        }
     }
 }

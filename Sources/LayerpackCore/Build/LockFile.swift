@@ -17,20 +17,25 @@ public struct LockFile: Codable, Equatable, Sendable {
     public let sourceCodeHash: String
     public let sourceCodeSize: Int64
     public let compressionLevel: Int
+    /// What compressed the entries (`libdeflate-1.14`), since another version may give other bytes; nil
+    /// when nothing is compressed, and in locks of layerpack versions before it was recorded.
+    public let compressor: String?
     /// Zip path → entry.
     public let entries: [String: Entry]
 
     enum CodingKeys: String, CodingKey {
         case lockVersion = "lock_version", layerName = "layer_name", sourceCodeHash = "source_code_hash"
-        case sourceCodeSize = "source_code_size", compressionLevel = "compression_level", entries
+        case sourceCodeSize = "source_code_size", compressionLevel = "compression_level", compressor, entries
     }
 
-    public init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, entries: [String: Entry]) {
+    public init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String? = nil,
+                entries: [String: Entry]) {
         lockVersion = LockFile.currentVersion
         self.layerName = layerName
         self.sourceCodeHash = sourceCodeHash
         self.sourceCodeSize = sourceCodeSize
         self.compressionLevel = compressionLevel
+        self.compressor = compressor
         self.entries = entries
     }
 
@@ -41,7 +46,13 @@ public struct LockFile: Codable, Equatable, Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(64 + entries.count * 140)
         func text(_ string: String) { out.append(contentsOf: string.utf8) }
-        text("{\n  \"compression_level\" : \(compressionLevel),\n  \"entries\" : {")
+        text("{\n  \"compression_level\" : \(compressionLevel),\n")
+        if let compressor {
+            text("  \"compressor\" : ")
+            appendJSONString(compressor, to: &out)
+            text(",\n")
+        }
+        text("  \"entries\" : {")
         let paths = entries.keys.sorted(by: bytewiseLess)
         for (index, path) in paths.enumerated() {
             let entry = entries[path]!
@@ -64,12 +75,15 @@ public struct LockFile: Codable, Equatable, Sendable {
 
     /// The lock at `path`, or nil when there is none.
     public static func read(at path: String) throws -> LockFile? {
+        try readBytes(at: path).map { try parse($0, path: path) }
+    }
+
+    /// The bytes of the lock at `path`, or nil when there is none.
+    static func readBytes(at path: String) throws -> Data? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw BuildError.unreadable(path: path, reason: error.localizedDescription)
         }
-        return try parse(data, path: path)
     }
 
     /// The lock in `data`, read from `path` (which errors name).
@@ -87,13 +101,21 @@ public struct LockFile: Codable, Equatable, Sendable {
               let level = root["compression_level"] as? Int, let rawEntries = root["entries"] as? [String: [String: String]]
         else { throw malformed("a key is missing or of the wrong type") }
         guard version == currentVersion else { throw malformed("lock_version \(version); this layerpack reads \(currentVersion)") }
+        let compressor = root["compressor"] as? String
+        guard root["compressor"] == nil || compressor != nil else { throw malformed("`compressor` is not a string") }
         var entries: [String: Entry] = [:]
         entries.reserveCapacity(rawEntries.count)
         for (zipPath, fields) in rawEntries {
             guard let sha256 = fields["sha256"], let mode = fields["mode"] else { throw malformed("the entry `\(zipPath)` lacks `sha256` or `mode`") }
             entries[zipPath] = Entry(sha256: sha256, mode: mode)
         }
-        return LockFile(layerName: layerName, sourceCodeHash: hash, sourceCodeSize: size, compressionLevel: level, entries: entries)
+        return LockFile(layerName: layerName, sourceCodeHash: hash, sourceCodeSize: size, compressionLevel: level, compressor: compressor,
+                        entries: entries)
+    }
+
+    /// The mode as the lock writes it, as a number: `0644` is 0o644, `120777` is 0o120777.
+    static func modeValue(_ mode: UInt32) -> UInt32 {
+        mode & 0o170000 == S_IFLNK_ ? mode : mode & 0o7777
     }
 
     static func mode(_ mode: UInt32) -> String {

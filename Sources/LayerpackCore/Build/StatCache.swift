@@ -4,8 +4,10 @@ import Hashing
 import Glibc
 #endif
 
-/// What each source file's `lstat` said when it was last hashed, with its SHA-256, so that `build`,
-/// `hash` and `check` hash only the files that may have changed (`.layerpack/stat-cache`).
+/// What each source file's `lstat` said when it was last hashed, with its SHA-256 and CRC-32, so that
+/// `build`, `hash` and `check` hash only the files that may have changed (`.layerpack/stat-cache`).
+/// It also mirrors the lock file the last build wrote (so `check` need not parse the lock) and names
+/// the zip that build wrote (so the next build copies unchanged entries out of it).
 ///
 /// A record is trusted only when the file's device, inode, size, mode, mtime and ctime (in
 /// nanoseconds) are all as recorded, and its mtime and ctime are older than the cache's reference
@@ -14,55 +16,137 @@ import Glibc
 /// ctime is then not older than the reference, so it is hashed again (git's "racy clean" rule,
 /// applied to ctime as well so that an mtime set back with `touch -d` is no hiding place).
 ///
-/// A missing, unreadable or damaged cache only means hashing everything. A new cache is written
-/// through a temporary file and a rename, and only when a file was hashed or the set of files changed.
+/// Records are looked up by the plan's index: `match(_:)` pairs the plan's entries with the records
+/// (both in zip path order) once, so no per-file key is built or hashed. A missing, unreadable or
+/// damaged cache only means hashing everything. A new cache is written through a temporary file and a
+/// rename, and only when it would say something the old one did not.
 final class StatCache: @unchecked Sendable {
-    struct Record: Equatable {
-        let stat: FileStat
-        let fingerprint: Fingerprint
-    }
-
     let path: String
-    private let previous: Snapshot
+    let previous: Snapshot
     /// The temporary file the new cache is written to, created first so its timestamp is the reference.
     private var staging: (file: StagedFile, reference: Int64)?
-    private let lock = NSLock()
-    private var records: [String: Record] = [:]
-    private var hashedAny = false
+    private let entries: [PlannedEntry]
+    /// The previous record with each plan entry's zip path, or -1.
+    private let matches: [Int32]
+    /// Whether that record is of the same source file (otherwise only its lock fields apply).
+    private let sameSource: [Bool]
+    /// What this run learnt of each plan entry, written by whichever worker handled it.
+    private let learnt: UnsafeMutableBufferPointer<Learnt>
 
-    /// Loads the cache at `path` and, unless `readOnly`, starts gathering its successor (when the folder is writable).
-    init(path: String, readOnly: Bool = false) {
+    private struct Learnt {
+        var fingerprint: Fingerprint?
+        var hashed = false
+    }
+
+    /// Loads the cache at `path` for the plan's `entries` and, unless `readOnly`, starts gathering its
+    /// successor (when the folder is writable).
+    init(path: String, entries: [PlannedEntry], readOnly: Bool = false) {
         self.path = path
+        self.entries = entries
         previous = Snapshot.load(from: path)
+        (matches, sameSource) = previous.match(entries)
+        learnt = .allocate(capacity: entries.count)
+        learnt.initialize(repeating: Learnt())
         staging = readOnly ? nil : StatCache.openStaging(beside: path)
     }
 
-    deinit { discardStaging() }
-
-    /// The SHA-256 and CRC-32 the cache holds for `entry`'s file, when its record can be trusted.
-    func trustedFingerprint(for entry: PlannedEntry) -> Fingerprint? {
-        guard case .file = entry.kind, let record = previous.records[entry.sourcePath], record.stat == entry.fileStat,
-              entry.fileStat.modifiedNanoseconds < previous.reference, entry.fileStat.changedNanoseconds < previous.reference
-        else { return nil }
-        return record.fingerprint
+    deinit {
+        discardStaging()
+        learnt.deallocate()
     }
 
-    /// Notes `entry`'s fingerprint for the next cache; `hashed` when it was computed now rather than trusted.
-    func record(_ entry: PlannedEntry, _ fingerprint: Fingerprint, hashed: Bool) {
-        guard case .file = entry.kind, !entry.sourcePath.utf8.contains(UInt8(ascii: "\n")) else { return }
-        lock.withLock {
-            records[entry.sourcePath] = Record(stat: entry.fileStat, fingerprint: fingerprint)
-            if hashed { hashedAny = true }
-        }
+    /// The previous record with plan entry `index`'s zip path, if there is one.
+    func previousRecord(at index: Int) -> Int? {
+        let record = Int(matches[index])
+        return record >= 0 ? record : nil
+    }
+
+    /// The SHA-256 and CRC-32 the cache holds for plan entry `index`'s file, when its record can be trusted.
+    func trustedFingerprint(at index: Int) -> Fingerprint? {
+        let entry = entries[index]
+        guard case .file = entry.kind, let record = previousRecord(at: index), sameSource[index], previous.stat(record) == entry.fileStat,
+              entry.fileStat.modifiedNanoseconds < previous.reference, entry.fileStat.changedNanoseconds < previous.reference
+        else { return nil }
+        return previous.fingerprint(record)
+    }
+
+    /// Notes plan entry `index`'s fingerprint for the next cache; `hashed` when it was computed now rather
+    /// than trusted. Each index is recorded by one thread at a time.
+    func record(at index: Int, _ fingerprint: Fingerprint, hashed: Bool) {
+        guard case .file = entries[index].kind else { return }
+        learnt[index] = Learnt(fingerprint: fingerprint, hashed: hashed)
+    }
+
+    /// What the lock file says of each zip path, for the mirror.
+    enum LockedEntries {
+        /// As the previous cache said (the lock is unchanged, or was not read).
+        case previous
+        /// A lock file read from disk, with its mirror (which names no zip: the zip may be of another build).
+        case parsed(LockMirror, [String: LockFile.Entry])
+        /// The lock this build wrote: every plan entry, with its content's SHA-256 by plan index.
+        case packed(LockMirror, [Digest])
     }
 
     /// Writes the new cache when it says something the old one did not. Best effort.
-    func save() {
+    func save(_ locked: LockedEntries = .previous) {
         guard let staging else { return }
         self.staging = nil
-        let changed = lock.withLock { hashedAny || records != previous.records }
+        let mirror: LockMirror?
+        let lockedEntry: (Int) -> (digest: Digest?, mode: UInt32)
+        var removed: [Snapshot.Record] = []
+        switch locked {
+        case .previous:
+            mirror = previous.lock
+            lockedEntry = { [previous] index in
+                guard let record = self.previousRecord(at: index) else { return (nil, 0) }
+                return (previous.lockedDigest(record), previous.lockedMode(record))
+            }
+            let matched = Set(matches.lazy.filter { $0 >= 0 }.map(Int.init))
+            removed = previous.lockedRecords(notIn: matched).map { previous.record($0) }
+        case .parsed(let lockMirror, let lockEntries):
+            mirror = lockMirror
+            lockedEntry = { [entries] index in
+                guard let entry = lockEntries[entries[index].zipPath], let digest = Digest(hex: Array(entry.sha256.utf8)) else { return (nil, 0) }
+                return (digest, UInt32(entry.mode, radix: 8) ?? 0)
+            }
+            let planned = Set(entries.map(\.zipPath))
+            removed = lockEntries.filter { !planned.contains($0.key) }.compactMap { path, entry in
+                Digest(hex: Array(entry.sha256.utf8)).map {
+                    Snapshot.Record(zipPath: path, sourcePath: "", stat: nil, fingerprint: nil, lockedDigest: $0,
+                                    lockedMode: UInt32(entry.mode, radix: 8) ?? 0)
+                }
+            }
+            removed.sort { bytewiseLess($0.zipPath, $1.zipPath) }
+        case .packed(let lockMirror, let digests):
+            mirror = lockMirror
+            lockedEntry = { [entries] index in (digests[index], LockFile.modeValue(entries[index].mode)) }
+        }
+
+        var changed = mirror != previous.lock || previous.count != entries.count + removed.count
+        var records: [Snapshot.Record] = []
+        records.reserveCapacity(entries.count + removed.count)
+        var pendingRemoved = removed[...]
+        for (index, entry) in entries.enumerated() {
+            while let next = pendingRemoved.first, bytewiseLess(next.zipPath, entry.zipPath) {
+                records.append(next)
+                pendingRemoved = pendingRemoved.dropFirst()
+            }
+            let known = learnt[index]
+            let fingerprint = known.fingerprint ?? trustedFingerprint(at: index)
+            let (lockedDigest, lockedMode) = lockedEntry(index)
+            if !changed {
+                if known.hashed || !sameSource[index] { changed = true }
+                else if let record = previousRecord(at: index) {
+                    changed = previous.stat(record) != entry.fileStat || previous.fingerprint(record) != fingerprint
+                        || previous.lockedMode(record) != lockedMode || previous.lockedDigest(record) != lockedDigest
+                }
+            }
+            records.append(Snapshot.Record(zipPath: entry.zipPath, sourcePath: entry.sourcePath, stat: entry.fileStat,
+                                           fingerprint: fingerprint, lockedDigest: lockedDigest, lockedMode: lockedMode))
+        }
+        records.append(contentsOf: pendingRemoved)
         guard changed else { return staging.file.discard() }
-        let data = lock.withLock { Snapshot(records: records, reference: staging.reference).encoded() }
+        let data = Snapshot.encode(records: records, reference: staging.reference, lock: mirror)
         do {
             try data.withUnsafeBytes { try staging.file.write($0) }
             try staging.file.commit()
@@ -90,16 +174,110 @@ final class StatCache: @unchecked Sendable {
     }
 }
 
-extension StatCache {
-    /// The cache as a file holds it: a header line `layerpack-stat-cache 2 <reference ns>`, one line
-    /// per file `<sha256> <crc32> <device> <inode> <size> <mode> <mtime ns> <ctime ns> <path>`, and a last
-    /// line `sha256 <hex>` over everything before it. A cache of another version reads as empty.
-    struct Snapshot {
-        var records: [String: Record] = [:]
-        /// Nothing is older than `.min`, so an empty snapshot trusts nothing.
-        var reference: Int64 = .min
+/// What the stat cache knows of the lock file beside the config besides its entries (which sit in
+/// the records): the SHA-256 of its bytes, so the mirror is used only while the lock file is
+/// unchanged; its settings; and the zip written with it.
+struct LockMirror: Equatable {
+    var lockDigest: Digest
+    var layerName: String
+    var compressionLevel: Int
+    var compressor: String?
+    /// The zip the build that wrote this lock wrote; nil when not known.
+    var zip: ZipIdentity?
 
-        static let header = "layerpack-stat-cache 2"
+    init(lockDigest: Digest, layerName: String, compressionLevel: Int, compressor: String?, zip: ZipIdentity?) {
+        self.lockDigest = lockDigest
+        self.layerName = layerName
+        self.compressionLevel = compressionLevel
+        self.compressor = compressor
+        self.zip = zip
+    }
+
+    init(_ lock: LockFile, bytes: Data, zip: ZipIdentity?) {
+        self.init(lockDigest: SHA256.hash(bytes), layerName: lock.layerName, compressionLevel: lock.compressionLevel,
+                  compressor: lock.compressor, zip: zip)
+    }
+}
+
+/// A zip as `lstat` identifies it, with its SHA-256: enough to tell that a zip is still the one a
+/// build wrote. A zip is only ever replaced by a rename (a new inode) or rewritten, which changes its
+/// ctime, so an unchanged identity means unchanged bytes.
+struct ZipIdentity: Equatable {
+    let path: String
+    let device: UInt64
+    let inode: UInt64
+    let size: Int64
+    let modifiedNanoseconds: Int64
+    let changedNanoseconds: Int64
+    /// The zip's SHA-256: its `source_code_hash`.
+    let digest: Digest
+
+    init(path: String, device: UInt64, inode: UInt64, size: Int64, modifiedNanoseconds: Int64, changedNanoseconds: Int64, digest: Digest) {
+        self.path = path
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds
+        self.changedNanoseconds = changedNanoseconds
+        self.digest = digest
+    }
+
+    /// The identity of the regular file at `path` now.
+    init?(path: String, digest: Digest) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        self.init(path: path, info, digest: digest)
+    }
+
+    init?(path: String, _ info: stat, digest: Digest) {
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let stat = FileStat(info)
+        self.init(path: path, device: stat.device, inode: stat.inode, size: stat.size, modifiedNanoseconds: stat.modifiedNanoseconds,
+                  changedNanoseconds: stat.changedNanoseconds, digest: digest)
+    }
+}
+
+extension StatCache {
+    /// The cache as a file holds it (format 3, little-endian): a header, fixed-size records in zip path
+    /// order, the strings they point into, and a CRC-32 of everything before it. A cache of another
+    /// version, or one that fails any check, reads as empty.
+    ///
+    ///     header (176 bytes): "LPSTAT3\n", reference ns, record count, strings size,
+    ///       lock digest [32] (zero: no mirror), lock layer name ref, lock compressor ref, lock level,
+    ///       zip path ref (empty: no zip), zip device, inode, size, mtime ns, ctime ns, zip SHA-256 [32], pad
+    ///     record (136 bytes): zip path ref, source path ref, device, inode, size, st_mode u32, CRC-32 u32,
+    ///       mtime ns, ctime ns, SHA-256 [32], locked SHA-256 [32], locked mode u32 (0: not locked),
+    ///       flags u32 (1: has a fingerprint, 2: has a stat)
+    ///     a ref is offset u32 + length u32 into the strings
+    struct Snapshot {
+        struct Record: Equatable {
+            var zipPath: String
+            var sourcePath: String
+            var stat: FileStat?
+            var fingerprint: Fingerprint?
+            var lockedDigest: Digest?
+            var lockedMode: UInt32
+        }
+
+        static let magic = Array("LPSTAT3\n".utf8)
+        static let headerSize = 176
+        static let recordSize = 136
+
+        /// The whole file, checked.
+        private let bytes: [UInt8]
+        let count: Int
+        /// Nothing is older than `.min`, so an empty snapshot trusts nothing.
+        let reference: Int64
+        private let stringsStart: Int
+        let lock: LockMirror?
+
+        init() {
+            bytes = []
+            count = 0
+            reference = .min
+            stringsStart = 0
+            lock = nil
+        }
 
         static func load(from path: String) -> Snapshot {
             guard let data = FileManager.default.contents(atPath: path) else { return Snapshot() }
@@ -107,41 +285,189 @@ extension StatCache {
         }
 
         static func parse(_ bytes: [UInt8]) -> Snapshot? {
-            let newline = UInt8(ascii: "\n")
-            guard bytes.last == newline, let checksumStart = bytes.dropLast().lastIndex(of: newline).map({ $0 + 1 }) else { return nil }
-            let body = bytes[..<checksumStart]
-            let digest = body.withUnsafeBytes { SHA256.hash($0) }
-            guard bytes[checksumStart...].elementsEqual(Array("sha256 \(digest.hex)\n".utf8)) else { return nil }
-
-            var lines = body.split(separator: newline, omittingEmptySubsequences: false).dropLast()
-            guard let first = lines.popFirst(), first.starts(with: Array((header + " ").utf8)),
-                  let reference = Int64(decimal: first.dropFirst(header.utf8.count + 1))
+            guard bytes.count >= headerSize + 4, Array(bytes[0..<8]) == magic else { return nil }
+            let checked = bytes.count - 4
+            guard bytes.withUnsafeBytes({ crc32(UnsafeRawBufferPointer(rebasing: $0[..<checked])) }) == bytes.le(UInt32.self, checked),
+                  let count = Int(exactly: bytes.le(UInt64.self, 16)), let stringsSize = Int(exactly: bytes.le(UInt64.self, 24)),
+                  count <= (checked - headerSize) / recordSize, stringsSize == checked - headerSize - count * recordSize
             else { return nil }
-            var snapshot = Snapshot(reference: reference)
-            for line in lines {
-                let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 8, omittingEmptySubsequences: false)
-                guard fields.count == 9, let digest = Digest(hex: fields[0]), fields[1].count == 8,
-                      let crc = UInt32(String(decoding: fields[1], as: UTF8.self), radix: 16),
-                      let device = UInt64(decimal: fields[2]), let inode = UInt64(decimal: fields[3]),
-                      let size = Int64(decimal: fields[4]), let mode = UInt32(decimal: fields[5]),
-                      let modified = Int64(decimal: fields[6]), let changed = Int64(decimal: fields[7])
-                else { return nil }
-                let stat = FileStat(device: device, inode: inode, size: size, mode: mode,
-                                    modifiedNanoseconds: modified, changedNanoseconds: changed)
-                snapshot.records[String(decoding: fields[8], as: UTF8.self)] = Record(stat: stat, fingerprint: Fingerprint(digest: digest, crc: crc))
-            }
-            return snapshot
+            return Snapshot(bytes: bytes, count: count)
         }
 
-        func encoded() -> Data {
-            var text = "\(Snapshot.header) \(reference)\n"
-            // In no particular order: the file is a cache, read whole into a dictionary.
-            for (path, record) in records {
-                let s = record.stat
-                text += "\(record.fingerprint.digest.hex) \(record.fingerprint.crcHex) \(s.device) \(s.inode) \(s.size) \(s.mode) \(s.modifiedNanoseconds) \(s.changedNanoseconds) \(path)\n"
+        private init?(bytes: [UInt8], count: Int) {
+            self.bytes = bytes
+            self.count = count
+            reference = Int64(bitPattern: bytes.le(UInt64.self, 8))
+            stringsStart = Snapshot.headerSize + count * Snapshot.recordSize
+            let stringsSize = bytes.count - 4 - stringsStart
+            // Every reference must lie inside the strings, so that reading one never goes out of bounds.
+            func valid(_ at: Int) -> Bool {
+                let offset = Int(bytes.le(UInt32.self, at)), length = Int(bytes.le(UInt32.self, at + 4))
+                return offset + length <= stringsSize
             }
-            text += "sha256 \(SHA256.hash(Data(text.utf8)).hex)\n"
-            return Data(text.utf8)
+            guard valid(64), valid(72), valid(88) else { return nil }
+            for record in 0..<count {
+                let at = Snapshot.headerSize + record * Snapshot.recordSize
+                guard valid(at), valid(at + 8) else { return nil }
+            }
+            let lockDigest = Array(bytes[32..<64])
+            if lockDigest.contains(where: { $0 != 0 }) {
+                let zipPath = Snapshot.string(in: bytes, stringsStart: stringsStart, at: 88)
+                let zip = zipPath.isEmpty ? nil : ZipIdentity(
+                    path: zipPath, device: bytes.le(UInt64.self, 96), inode: bytes.le(UInt64.self, 104),
+                    size: Int64(bitPattern: bytes.le(UInt64.self, 112)), modifiedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, 120)),
+                    changedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, 128)), digest: Digest(bytes: Array(bytes[136..<168])))
+                let compressor = Snapshot.string(in: bytes, stringsStart: stringsStart, at: 72)
+                lock = LockMirror(lockDigest: Digest(bytes: lockDigest), layerName: Snapshot.string(in: bytes, stringsStart: stringsStart, at: 64),
+                                  compressionLevel: Int(Int64(bitPattern: bytes.le(UInt64.self, 80))),
+                                  compressor: compressor.isEmpty ? nil : compressor, zip: zip)
+            } else {
+                lock = nil
+            }
+        }
+
+        private func recordStart(_ record: Int) -> Int { Snapshot.headerSize + record * Snapshot.recordSize }
+
+        private func string(at offset: Int) -> String { Snapshot.string(in: bytes, stringsStart: stringsStart, at: offset) }
+
+        private static func string(in bytes: [UInt8], stringsStart: Int, at offset: Int) -> String {
+            let start = stringsStart + Int(bytes.le(UInt32.self, offset)), length = Int(bytes.le(UInt32.self, offset + 4))
+            return String(decoding: bytes[start..<(start + length)], as: UTF8.self)
+        }
+
+        /// Calls `body` with the UTF-8 bytes of the string referenced at `offset`.
+        private func withString<T>(at offset: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+            let start = stringsStart + Int(bytes.le(UInt32.self, offset)), length = Int(bytes.le(UInt32.self, offset + 4))
+            return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+        }
+
+        func zipPath(_ record: Int) -> String { string(at: recordStart(record)) }
+        func sourcePath(_ record: Int) -> String { string(at: recordStart(record) + 8) }
+
+        private func flags(_ record: Int) -> UInt32 { bytes.le(UInt32.self, recordStart(record) + 132) }
+        func hasFingerprint(_ record: Int) -> Bool { flags(record) & 1 != 0 }
+
+        func stat(_ record: Int) -> FileStat? {
+            let at = recordStart(record)
+            guard flags(record) & 2 != 0 else { return nil }
+            return FileStat(bytes: bytes, at: at + 16, mode: bytes.le(UInt32.self, at + 40), modifiedAt: at + 48, changedAt: at + 56)
+        }
+
+        func fingerprint(_ record: Int) -> Fingerprint? {
+            guard hasFingerprint(record) else { return nil }
+            let at = recordStart(record)
+            return Fingerprint(digest: Digest(bytes: Array(bytes[(at + 64)..<(at + 96)])), crc: bytes.le(UInt32.self, at + 44))
+        }
+
+        func lockedMode(_ record: Int) -> UInt32 { bytes.le(UInt32.self, recordStart(record) + 128) }
+
+        func lockedDigest(_ record: Int) -> Digest? {
+            guard lockedMode(record) != 0 else { return nil }
+            let at = recordStart(record) + 96
+            return Digest(bytes: Array(bytes[at..<(at + 32)]))
+        }
+
+        /// Whether record `record` holds a locked digest equal to `digest`, compared in place.
+        func lockedDigest(_ record: Int, equals digest: Digest) -> Bool {
+            guard lockedMode(record) != 0 else { return false }
+            let at = recordStart(record) + 96
+            return bytes[at..<(at + 32)].elementsEqual(digest.bytes)
+        }
+
+        func record(_ record: Int) -> Record {
+            Record(zipPath: zipPath(record), sourcePath: sourcePath(record), stat: stat(record), fingerprint: fingerprint(record),
+                   lockedDigest: lockedDigest(record), lockedMode: lockedMode(record))
+        }
+
+        /// Every record, for tests and the fuzzer.
+        var records: [Record] { (0..<count).map(record) }
+
+        /// Records whose lock entry the plan does not have, in order: what `check` reports removed.
+        func lockedRecords(notIn matched: Set<Int>) -> [Int] {
+            (0..<count).filter { lockedMode($0) != 0 && !matched.contains($0) }
+        }
+
+        /// For each of `entries` (in zip path order), the index of the record with the same zip path (or -1)
+        /// and whether it is of the same source file: one merge of two sorted lists, comparing bytes in place.
+        func match(_ entries: [PlannedEntry]) -> ([Int32], [Bool]) {
+            var result = [Int32](repeating: -1, count: entries.count)
+            var sameSources = [Bool](repeating: false, count: entries.count)
+            var record = 0
+            for (index, entry) in entries.enumerated() {
+                var zipPath = entry.zipPath
+                let found: Bool = zipPath.withUTF8 { wanted in
+                    while record < count {
+                        let order = withString(at: recordStart(record)) { compareBytes($0, UnsafeRawBufferPointer(wanted)) }
+                        if order < 0 { record += 1; continue }
+                        return order == 0
+                    }
+                    return false
+                }
+                guard found else { continue }
+                var sourcePath = entry.sourcePath
+                let sameSource = sourcePath.withUTF8 { wanted in
+                    withString(at: recordStart(record) + 8) { compareBytes($0, UnsafeRawBufferPointer(wanted)) == 0 }
+                }
+                result[index] = Int32(record)
+                sameSources[index] = sameSource
+                record += 1
+            }
+            return (result, sameSources)
+        }
+
+        static func encode(records: [Record], reference: Int64, lock: LockMirror?) -> [UInt8] {
+            var strings: [UInt8] = []
+            func ref(_ string: String) -> (UInt32, UInt32) {
+                let offset = UInt32(strings.count)
+                strings.append(contentsOf: string.utf8)
+                return (offset, UInt32(string.utf8.count))
+            }
+            var out: [UInt8] = []
+            out.reserveCapacity(headerSize + records.count * (recordSize + 160))
+            out += magic
+            out.appendLittleEndian(UInt64(bitPattern: reference))
+            out.appendLittleEndian(UInt64(records.count))
+            out.appendLittleEndian(UInt64(0))  // strings size, filled in below
+            out += lock?.lockDigest.bytes ?? [UInt8](repeating: 0, count: 32)
+            for string in [lock?.layerName ?? "", lock?.compressor ?? ""] {
+                let (offset, length) = ref(string)
+                out.appendLittleEndian(offset)
+                out.appendLittleEndian(length)
+            }
+            out.appendLittleEndian(UInt64(bitPattern: Int64(lock?.compressionLevel ?? 0)))
+            let zip = lock?.zip
+            let (zipOffset, zipLength) = ref(zip?.path ?? "")
+            out.appendLittleEndian(zipOffset)
+            out.appendLittleEndian(zipLength)
+            for value in [zip?.device ?? 0, zip?.inode ?? 0, UInt64(bitPattern: zip?.size ?? 0),
+                          UInt64(bitPattern: zip?.modifiedNanoseconds ?? 0), UInt64(bitPattern: zip?.changedNanoseconds ?? 0)] {
+                out.appendLittleEndian(value)
+            }
+            out += zip?.digest.bytes ?? [UInt8](repeating: 0, count: 32)
+            out += [UInt8](repeating: 0, count: headerSize - out.count)
+            for record in records {
+                for string in [record.zipPath, record.sourcePath] {
+                    let (offset, length) = ref(string)
+                    out.appendLittleEndian(offset)
+                    out.appendLittleEndian(length)
+                }
+                let stat = record.stat
+                out.appendLittleEndian(stat?.device ?? 0)
+                out.appendLittleEndian(stat?.inode ?? 0)
+                out.appendLittleEndian(UInt64(bitPattern: stat?.size ?? 0))
+                out.appendLittleEndian(stat?.mode ?? 0)
+                out.appendLittleEndian(record.fingerprint?.crc ?? 0)
+                out.appendLittleEndian(UInt64(bitPattern: stat?.modifiedNanoseconds ?? 0))
+                out.appendLittleEndian(UInt64(bitPattern: stat?.changedNanoseconds ?? 0))
+                out += record.fingerprint?.digest.bytes ?? [UInt8](repeating: 0, count: 32)
+                out += record.lockedDigest?.bytes ?? [UInt8](repeating: 0, count: 32)
+                out.appendLittleEndian(record.lockedDigest == nil ? 0 : record.lockedMode)
+                out.appendLittleEndian(UInt32((record.fingerprint == nil ? 0 : 1) | (stat == nil ? 0 : 2)))
+            }
+            withUnsafeBytes(of: UInt64(strings.count).littleEndian) { out.replaceSubrange(24..<32, with: $0) }
+            out += strings
+            out.appendLittleEndian(out.withUnsafeBytes { crc32($0) })
+            return out
         }
     }
 }
@@ -154,6 +480,14 @@ extension FileStat {
         self.mode = mode
         self.modifiedNanoseconds = modifiedNanoseconds
         self.changedNanoseconds = changedNanoseconds
+    }
+
+    /// Device, inode and size at `at`, and the two times at `modifiedAt` and `changedAt`.
+    fileprivate init(bytes: [UInt8], at: Int, mode: UInt32, modifiedAt: Int, changedAt: Int) {
+        self.init(device: bytes.le(UInt64.self, at), inode: bytes.le(UInt64.self, at + 8),
+                  size: Int64(bitPattern: bytes.le(UInt64.self, at + 16)), mode: mode,
+                  modifiedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, modifiedAt)),
+                  changedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, changedAt)))
     }
 }
 

@@ -64,10 +64,10 @@ public enum LayerDiff {
         let published = Dictionary(directory.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 
         // Local CRC-32s on worker threads, from the stat cache where a file is unchanged.
-        let contents = ContentReader(config: config, options: options)
+        let contents = ContentReader(plan: plan, options: options)
         let entries = plan.entries
         let prefetcher = Prefetcher(costs: entries.map(\.size), jobs: options.jobs, budget: .max) { index in
-            try contents.fingerprint(of: entries[index]).crc
+            try contents.fingerprint(at: index).crc
         }
         defer { prefetcher.finish() }
         var changed: [String] = []

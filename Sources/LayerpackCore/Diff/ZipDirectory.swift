@@ -109,8 +109,7 @@ public enum ZipDirectoryError: Error, CustomStringConvertible, Equatable {
 extension Array where Element == UInt8 {
     /// A little-endian integer at `offset`.
     func le<T: FixedWidthInteger>(_ type: T.Type, _ offset: Int) -> T {
-        var value = T.zero
-        for index in 0..<MemoryLayout<T>.size { value |= T(self[offset + index]) << (index * 8) }
-        return value
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "read past the end of a byte array")
+        return T(littleEndian: withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) })
     }
 }
