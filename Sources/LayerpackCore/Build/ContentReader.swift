@@ -126,7 +126,10 @@ final class ContentReader: Sendable {
     /// Saves the new stat cache, with what it now knows of the lock, and trims the entry cache, once the work is done.
     func finish(_ locked: StatCache.LockedEntries = .previous) {
         statCache?.save(locked)
-        if statistics.compressed > 0 { entryCache?.trim() }
+        // Trimming lists the whole cache folder (100,000 files for a large layer): worth it after many new
+        // entries, and otherwise now and then, as the few a small change adds cannot overfill it quickly.
+        let compressed = statistics.compressed
+        if compressed >= 256 || (compressed > 0 && Int.random(in: 0..<16) == 0) { entryCache?.trim() }
     }
 }
 

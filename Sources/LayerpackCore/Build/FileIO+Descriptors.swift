@@ -18,6 +18,21 @@ extension FileIO {
         return true
     }
 
+    /// The whole regular file at `path`, or nil when it cannot be read.
+    static func readWhole(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let size = Int(exactly: info.st_size) else { return nil }
+        var complete = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            complete = readExactly(descriptor, into: UnsafeMutableRawBufferPointer(buffer))
+            count = complete ? size : 0
+        }
+        return complete ? bytes : nil
+    }
+
     /// Writes all of `bytes` to `descriptor`; false when a write fails (the disk is full, say).
     static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var written = 0

@@ -92,19 +92,38 @@ final class StatCache: @unchecked Sendable {
         guard let staging else { return }
         self.staging = nil
         let mirror: LockMirror?
+        switch locked {
+        case .previous: mirror = previous.lock
+        case .parsed(let lockMirror, _), .packed(let lockMirror, _): mirror = lockMirror
+        }
+        // An unchanged lock mirror has unchanged locked fields; records whose files were only trusted are as they were.
+        var changed = mirror != previous.lock || previous.count < entries.count
+        for index in entries.indices where !changed {
+            changed = learnt[index].hashed || !sameSource[index]
+        }
+        guard changed else { return staging.file.discard() }
+        let data = Snapshot.encode(records: records(locked), reference: staging.reference, lock: mirror)
+        do {
+            try data.withUnsafeBytes { try staging.file.write($0) }
+            try staging.file.commit()
+        } catch {
+            staging.file.discard()
+        }
+    }
+
+    /// The new cache's records, in zip path order: one per plan entry, and one per locked zip path the plan lacks.
+    private func records(_ locked: LockedEntries) -> [Snapshot.Record] {
         let lockedEntry: (Int) -> (digest: Digest?, mode: UInt32)
         var removed: [Snapshot.Record] = []
         switch locked {
         case .previous:
-            mirror = previous.lock
             lockedEntry = { [previous] index in
                 guard let record = self.previousRecord(at: index) else { return (nil, 0) }
                 return (previous.lockedDigest(record), previous.lockedMode(record))
             }
             let matched = Set(matches.lazy.filter { $0 >= 0 }.map(Int.init))
             removed = previous.lockedRecords(notIn: matched).map { previous.record($0) }
-        case .parsed(let lockMirror, let lockEntries):
-            mirror = lockMirror
+        case .parsed(_, let lockEntries):
             lockedEntry = { [entries] index in
                 guard let entry = lockEntries[entries[index].zipPath], let digest = Digest(hex: Array(entry.sha256.utf8)) else { return (nil, 0) }
                 return (digest, UInt32(entry.mode, radix: 8) ?? 0)
@@ -117,12 +136,9 @@ final class StatCache: @unchecked Sendable {
                 }
             }
             removed.sort { bytewiseLess($0.zipPath, $1.zipPath) }
-        case .packed(let lockMirror, let digests):
-            mirror = lockMirror
+        case .packed(_, let digests):
             lockedEntry = { [entries] index in (digests[index], LockFile.modeValue(entries[index].mode)) }
         }
-
-        var changed = mirror != previous.lock || previous.count != entries.count + removed.count
         var records: [Snapshot.Record] = []
         records.reserveCapacity(entries.count + removed.count)
         var pendingRemoved = removed[...]
@@ -131,28 +147,13 @@ final class StatCache: @unchecked Sendable {
                 records.append(next)
                 pendingRemoved = pendingRemoved.dropFirst()
             }
-            let known = learnt[index]
-            let fingerprint = known.fingerprint ?? trustedFingerprint(at: index)
             let (lockedDigest, lockedMode) = lockedEntry(index)
-            if !changed {
-                if known.hashed || !sameSource[index] { changed = true }
-                else if let record = previousRecord(at: index) {
-                    changed = previous.stat(record) != entry.fileStat || previous.fingerprint(record) != fingerprint
-                        || previous.lockedMode(record) != lockedMode || previous.lockedDigest(record) != lockedDigest
-                }
-            }
             records.append(Snapshot.Record(zipPath: entry.zipPath, sourcePath: entry.sourcePath, stat: entry.fileStat,
-                                           fingerprint: fingerprint, lockedDigest: lockedDigest, lockedMode: lockedMode))
+                                           fingerprint: learnt[index].fingerprint ?? trustedFingerprint(at: index),
+                                           lockedDigest: lockedDigest, lockedMode: lockedMode))
         }
         records.append(contentsOf: pendingRemoved)
-        guard changed else { return staging.file.discard() }
-        let data = Snapshot.encode(records: records, reference: staging.reference, lock: mirror)
-        do {
-            try data.withUnsafeBytes { try staging.file.write($0) }
-            try staging.file.commit()
-        } catch {
-            staging.file.discard()
-        }
+        return records
     }
 
     private func discardStaging() {
@@ -280,8 +281,8 @@ extension StatCache {
         }
 
         static func load(from path: String) -> Snapshot {
-            guard let data = FileManager.default.contents(atPath: path) else { return Snapshot() }
-            return parse(Array(data)) ?? Snapshot()
+            guard let bytes = FileIO.readWhole(path) else { return Snapshot() }
+            return parse(bytes) ?? Snapshot()
         }
 
         static func parse(_ bytes: [UInt8]) -> Snapshot? {
@@ -416,59 +417,97 @@ extension StatCache {
         }
 
         static func encode(records: [Record], reference: Int64, lock: LockMirror?) -> [UInt8] {
-            var strings: [UInt8] = []
-            func ref(_ string: String) -> (UInt32, UInt32) {
-                let offset = UInt32(strings.count)
-                strings.append(contentsOf: string.utf8)
-                return (offset, UInt32(string.utf8.count))
-            }
-            var out: [UInt8] = []
-            out.reserveCapacity(headerSize + records.count * (recordSize + 160))
-            out += magic
-            out.appendLittleEndian(UInt64(bitPattern: reference))
-            out.appendLittleEndian(UInt64(records.count))
-            out.appendLittleEndian(UInt64(0))  // strings size, filled in below
-            out += lock?.lockDigest.bytes ?? [UInt8](repeating: 0, count: 32)
-            for string in [lock?.layerName ?? "", lock?.compressor ?? ""] {
-                let (offset, length) = ref(string)
-                out.appendLittleEndian(offset)
-                out.appendLittleEndian(length)
-            }
-            out.appendLittleEndian(UInt64(bitPattern: Int64(lock?.compressionLevel ?? 0)))
             let zip = lock?.zip
-            let (zipOffset, zipLength) = ref(zip?.path ?? "")
-            out.appendLittleEndian(zipOffset)
-            out.appendLittleEndian(zipLength)
-            for value in [zip?.device ?? 0, zip?.inode ?? 0, UInt64(bitPattern: zip?.size ?? 0),
-                          UInt64(bitPattern: zip?.modifiedNanoseconds ?? 0), UInt64(bitPattern: zip?.changedNanoseconds ?? 0)] {
-                out.appendLittleEndian(value)
-            }
-            out += zip?.digest.bytes ?? [UInt8](repeating: 0, count: 32)
-            out += [UInt8](repeating: 0, count: headerSize - out.count)
-            for record in records {
-                for string in [record.zipPath, record.sourcePath] {
-                    let (offset, length) = ref(string)
-                    out.appendLittleEndian(offset)
-                    out.appendLittleEndian(length)
+            let headerStrings = [lock?.layerName ?? "", lock?.compressor ?? "", zip?.path ?? ""]
+            let stringsSize = headerStrings.reduce(0) { $0 + $1.utf8.count }
+                + records.reduce(0) { $0 + $1.zipPath.utf8.count + $1.sourcePath.utf8.count }
+            let stringsStart = headerSize + records.count * recordSize
+            let total = stringsStart + stringsSize + 4
+            return [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+                var out = LittleEndianWriter(UnsafeMutableRawBufferPointer(buffer), stringsAt: stringsStart)
+                out.put(bytes: magic)
+                out.put(UInt64(bitPattern: reference))
+                out.put(UInt64(records.count))
+                out.put(UInt64(stringsSize))
+                out.put(digest: lock?.lockDigest)
+                out.put(string: headerStrings[0])
+                out.put(string: headerStrings[1])
+                out.put(UInt64(bitPattern: Int64(lock?.compressionLevel ?? 0)))
+                out.put(string: headerStrings[2])
+                for value in [zip?.device ?? 0, zip?.inode ?? 0, UInt64(bitPattern: zip?.size ?? 0),
+                              UInt64(bitPattern: zip?.modifiedNanoseconds ?? 0), UInt64(bitPattern: zip?.changedNanoseconds ?? 0)] {
+                    out.put(value)
                 }
-                let stat = record.stat
-                out.appendLittleEndian(stat?.device ?? 0)
-                out.appendLittleEndian(stat?.inode ?? 0)
-                out.appendLittleEndian(UInt64(bitPattern: stat?.size ?? 0))
-                out.appendLittleEndian(stat?.mode ?? 0)
-                out.appendLittleEndian(record.fingerprint?.crc ?? 0)
-                out.appendLittleEndian(UInt64(bitPattern: stat?.modifiedNanoseconds ?? 0))
-                out.appendLittleEndian(UInt64(bitPattern: stat?.changedNanoseconds ?? 0))
-                out += record.fingerprint?.digest.bytes ?? [UInt8](repeating: 0, count: 32)
-                out += record.lockedDigest?.bytes ?? [UInt8](repeating: 0, count: 32)
-                out.appendLittleEndian(record.lockedDigest == nil ? 0 : record.lockedMode)
-                out.appendLittleEndian(UInt32((record.fingerprint == nil ? 0 : 1) | (stat == nil ? 0 : 2)))
+                out.put(digest: zip?.digest)
+                out.pad(to: headerSize)
+                for record in records {
+                    out.put(string: record.zipPath)
+                    out.put(string: record.sourcePath)
+                    let stat = record.stat
+                    out.put(stat?.device ?? 0)
+                    out.put(stat?.inode ?? 0)
+                    out.put(UInt64(bitPattern: stat?.size ?? 0))
+                    out.put(stat?.mode ?? 0)
+                    out.put(record.fingerprint?.crc ?? 0)
+                    out.put(UInt64(bitPattern: stat?.modifiedNanoseconds ?? 0))
+                    out.put(UInt64(bitPattern: stat?.changedNanoseconds ?? 0))
+                    out.put(digest: record.fingerprint?.digest)
+                    out.put(digest: record.lockedDigest)
+                    out.put(record.lockedDigest == nil ? 0 : record.lockedMode)
+                    out.put(UInt32((record.fingerprint == nil ? 0 : 1) | (stat == nil ? 0 : 2)))
+                }
+                precondition(out.offset == stringsStart && out.stringsOffset == stringsSize, "stat cache layout miscounted")
+                let checksum = crc32(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<(total - 4)]))
+                out.offset = total - 4
+                out.put(checksum)
+                count = total
             }
-            withUnsafeBytes(of: UInt64(strings.count).littleEndian) { out.replaceSubrange(24..<32, with: $0) }
-            out += strings
-            out.appendLittleEndian(out.withUnsafeBytes { crc32($0) })
-            return out
         }
+    }
+}
+
+/// Writes little-endian fields at `offset`, and strings (as offset and length) into the strings area.
+private struct LittleEndianWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    let stringsStart: Int
+    var offset = 0
+    var stringsOffset = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer, stringsAt stringsStart: Int) {
+        self.buffer = buffer
+        self.stringsStart = stringsStart
+    }
+
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func put(bytes: [UInt8]) {
+        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + $0.count)]).copyMemory(from: $0) }
+        offset += bytes.count
+    }
+
+    /// 32 bytes: the digest, or zeros.
+    mutating func put(digest: Digest?) {
+        if let digest { put(bytes: digest.bytes) } else { pad(to: offset + 32) }
+    }
+
+    mutating func pad(to end: Int) {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<end]).initializeMemory(as: UInt8.self, repeating: 0)
+        offset = end
+    }
+
+    /// The string goes into the strings area; its offset there and length go here.
+    mutating func put(string: String) {
+        var string = string
+        let length = string.withUTF8 { utf8 in
+            UnsafeMutableRawBufferPointer(rebasing: buffer[(stringsStart + stringsOffset)...]).copyMemory(from: UnsafeRawBufferPointer(utf8))
+            return utf8.count
+        }
+        put(UInt32(stringsOffset))
+        put(UInt32(length))
+        stringsOffset += length
     }
 }
 

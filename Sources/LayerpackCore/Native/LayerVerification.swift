@@ -62,7 +62,7 @@ public enum LayerVerification {
         var sawPythonBuild = false
         for entry in plan.entries {
             guard case .file(let executable) = entry.kind else { continue }
-            let name = entry.zipPath.split(separator: "/").last.map(String.init) ?? entry.zipPath
+            let name = entry.zipPath.lastIndex(of: "/").map { entry.zipPath[entry.zipPath.index(after: $0)...] } ?? entry.zipPath[...]
             var problems: [String] = []
             if executable || isSharedObjectName(name), let elf = try ELFFile.read(path: entry.sourcePath) {
                 sawNativeCode = true
@@ -93,12 +93,12 @@ public enum LayerVerification {
     }
 
     /// `x.so`, `libx.so.1.2`, `addon.node`.
-    static func isSharedObjectName(_ name: String) -> Bool {
-        name.hasSuffix(".so") || name.contains(".so.") || name.hasSuffix(".node")
+    static func isSharedObjectName(_ name: some StringProtocol) -> Bool {
+        name.hasSuffix(".so") || name.hasSuffix(".node") || name.utf8.indices.contains { name.utf8[$0...].starts(with: ".so.".utf8) }
     }
 
     /// `11` for `_speedups.cpython-311-x86_64-linux-gnu.so` (and the `d`/`t` build flags), nil otherwise.
-    static func cpythonVersion(inModuleName name: String) -> Int? {
+    static func cpythonVersion(inModuleName name: some StringProtocol) -> Int? {
         guard name.hasSuffix(".so"), let range = name.range(of: ".cpython-3") else { return nil }
         let digits = name[range.upperBound...].prefix { $0.isNumber }
         return Int(digits)
