@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 PREFIX ?= /usr/local
 # Debian packages the build, the tests and the demo need.
-APT_PACKAGES := pkg-config libzip-dev libssl-dev libcurl4-openssl-dev libdeflate-dev zip unzip time python3 python3-venv python3-pip
+APT_PACKAGES := pkg-config libzip-dev libssl-dev libcurl4-openssl-dev libdeflate-dev zlib1g-dev zip unzip time python3 python3-venv python3-pip
 # The test server runs from a virtual environment of our own, so the system Python stays untouched.
 VENV := .venv
 PYTHON := $(VENV)/bin/python3

@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLibcurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // What an interrupted run undoes (temporary files, multipart uploads) before it exits.
         .target(name: "Shutdown"),
@@ -29,7 +30,7 @@ let package = Package(
         // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.
         .target(
             name: "LayerpackCore",
-            dependencies: ["Hashing", "Shutdown", "Workers", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Hashing", "Shutdown", "Workers", "AWSClient", "CLibzip", "CLibdeflate", "CZlib", .product(name: "Yams", package: "Yams")],
             plugins: ["EmbedTemplates"]
         ),
         // The command line: parses, calls LayerpackCore, prints.
@@ -47,7 +48,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["AWSClient"], path: "Tests/TestSupport", exclude: ["python"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "AWSClientTests", dependencies: ["AWSClient", "Hashing", "TestSupport"]),
-        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "Workers", "TestSupport"]),
+        // CLibzip: split entries are read back with libzip too.
+        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "Workers", "TestSupport", "CLibzip"]),
         // Runs the built `layerpack` binary: exit codes, stdout/stderr, JSON, help text.
         .testTarget(name: "LayerpackCLITests", dependencies: ["layerpack", "AWSClient", "TestSupport"], exclude: ["help"]),
     ]

@@ -102,7 +102,17 @@ final class ContentReader: Sendable {
 
     private func payload(at index: Int, method: EntryPayload.Method, content: UnsafeRawBufferPointer,
                          known: Fingerprint?, workspace: Workspace) -> EntryPayload {
-        let fingerprint = Fingerprint(of: content)
+        // A large file is compressed in chunks on several threads, and hashed on one more meanwhile.
+        var compressedInChunks: [UInt8]?
+        let fingerprint: Fingerprint
+        if method == .deflate, ChunkedDeflate.isChunked(size: content.count), let compressor = workspace.compressor {
+            let hashed = FingerprintSlot()
+            nonisolated(unsafe) let input = content
+            compressedInChunks = ChunkedDeflate.compress(content, level: compressor.level) { hashed.value = Fingerprint(of: input) }
+            fingerprint = hashed.value!
+        } else {
+            fingerprint = Fingerprint(of: content)
+        }
         counts.add(\.hashed)
         statCache?.record(at: index, fingerprint, hashed: fingerprint != known)
 
@@ -114,7 +124,7 @@ final class ContentReader: Sendable {
         switch method {
         case .store: bytes = Array(content)
         case .deflate:
-            bytes = workspace.compressor!.compress(content)
+            bytes = compressedInChunks ?? workspace.compressor!.compress(content)
             counts.add(\.compressed)
         }
         let payload = EntryPayload(method: method, crc: fingerprint.crc, uncompressedSize: content.count, bytes: bytes,
@@ -151,6 +161,11 @@ struct Fingerprint: Equatable, Sendable {
         let hex = String(crc, radix: 16)
         return String(repeating: "0", count: 8 - hex.count) + hex
     }
+}
+
+/// Where a fingerprint computed on another thread is left; read after that thread is done.
+private final class FingerprintSlot: @unchecked Sendable {
+    var value: Fingerprint?
 }
 
 /// How much work a build or check did, for progress messages and tests.

@@ -1,0 +1,101 @@
+import CLibzip
+import Foundation
+import Hashing
+@testable import LayerpackCore
+import Testing
+
+/// Content that deflates like a real binary: runs of text, of zeros and of random bytes.
+private func mixedContent(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed
+    func next() -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state >> 11
+    }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count)
+    let text = Array("static int layer_entry(const char *name) { return lookup(name, 0x2f); }\n".utf8)
+    while bytes.count < count {
+        let run = Int(next() % 200_000) + 1
+        switch next() % 3 {
+        case 0: for index in 0..<run { bytes.append(text[index % text.count]) }
+        case 1: bytes += [UInt8](repeating: 0, count: run)
+        default: for _ in 0..<run { bytes.append(UInt8(truncatingIfNeeded: next())) }
+        }
+    }
+    return Array(bytes.prefix(count))
+}
+
+@Suite("A large file is deflated in chunks on several threads into one stream")
+struct ChunkedDeflateTests {
+    static let sizes = [ChunkedDeflate.chunkSize + 1, 2 * ChunkedDeflate.chunkSize, 2 * ChunkedDeflate.chunkSize + 12_345]
+
+    /// Mixed content of three sizes, and content whose last blocks are stored (random) or tiny (zeros).
+    static let inputs: [(size: Int, kind: String)] = sizes.map { ($0, "mixed") } + [(2 * ChunkedDeflate.chunkSize + 5, "random"),
+                                                                                    (2 * ChunkedDeflate.chunkSize + 5, "zeros")]
+
+    @Test(arguments: inputs)
+    func theJoinedStreamInflatesToTheInput(size: Int, kind: String) throws {
+        let input: [UInt8]
+        switch kind {
+        case "random": input = mixedContent(size, seed: 9).enumerated().map { UInt8(truncatingIfNeeded: $0.offset &* 2_654_435_761 >> 13) ^ $0.element }
+        case "zeros": input = [UInt8](repeating: 0, count: size)
+        default: input = mixedContent(size, seed: UInt64(size))
+        }
+        let compressed = input.withUnsafeBytes { ChunkedDeflate.compress($0, level: 6) }
+        // Inflated by zlib (Python), a reader other than the one that found the block boundaries.
+        let folder = try TemporaryFolder()
+        try Data(compressed).write(to: URL(fileURLWithPath: folder.url("stream.deflate")))
+        let (status, digest) = try run(["python3", "-c", "import sys, zlib, hashlib; d = zlib.decompressobj(-15); "
+            + "out = d.decompress(open(sys.argv[1], 'rb').read()); assert d.eof and not d.unused_data; print(hashlib.sha256(out).hexdigest())",
+            folder.url("stream.deflate")])
+        #expect(status == 0)
+        #expect(digest.trimmingCharacters(in: .whitespacesAndNewlines) == SHA256.hash(Data(input)).hex)
+        // Within a few hundred bytes per boundary of compressing the whole.
+        let whole = input.withUnsafeBytes { DeflateCompressor(level: 6).compress($0) }
+        #expect(compressed.count <= whole.count + 1_024 * (size / ChunkedDeflate.chunkSize))
+    }
+
+    @Test func aFileOfOneChunkKeepsTheBytesOfCompressingItWhole() {
+        #expect(!ChunkedDeflate.isChunked(size: ChunkedDeflate.chunkSize))
+        #expect(ChunkedDeflate.isChunked(size: ChunkedDeflate.chunkSize + 1))
+    }
+
+    @Test func aLayerWithALargeFileIsTheSameForAnyJobsAndReadsBackEverywhere() throws {
+        let folder = try TemporaryFolder()
+        let content = mixedContent(2 * ChunkedDeflate.chunkSize + 777, seed: 3)
+        try folder.write("src/bin/engine", "", mode: 0o755)
+        try Data(content).write(to: URL(fileURLWithPath: folder.url("src/bin/engine")))
+        try folder.write("src/lib/small.txt", "small file\n")
+        _ = try folder.config("layer_name: big\nlayout: provided\nsources: [src]\nfilename: layer.zip\n")
+        let plan = try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml")))
+        var zips: [Data] = []
+        for jobs in [1, 2, 8] {
+            _ = try LayerBuilder.build(plan, output: folder.url("jobs-\(jobs).zip"), options: BuildOptions(jobs: jobs))
+            zips.append(try folder.read("jobs-\(jobs).zip"))
+        }
+        #expect(zips[1] == zips[0])
+        #expect(zips[2] == zips[0])
+        let zip = folder.url("jobs-1.zip")
+        #expect(try run(["unzip", "-tq", zip]).status == 0)
+        #expect(try run(["python3", "-c", "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)", zip]).status == 0)
+        #expect(try libzipRead(zip, entry: "bin/engine") == content)
+    }
+}
+
+/// An entry's bytes as libzip reads them (it checks the CRC-32 at the end).
+private func libzipRead(_ path: String, entry: String) throws -> [UInt8] {
+    var code: Int32 = 0
+    let archive = try #require(zip_open(path, ZIP_RDONLY, &code))
+    defer { zip_discard(archive) }
+    let file = try #require(zip_fopen(archive, entry, 0))
+    defer { zip_fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let count = zip_fread(file, &buffer, zip_uint64_t(buffer.count))
+        try #require(count >= 0, "libzip could not read \(entry)")
+        if count == 0 { break }
+        bytes += buffer[..<Int(count)]
+    }
+    return bytes
+}
