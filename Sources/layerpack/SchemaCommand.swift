@@ -15,12 +15,16 @@ struct Schema: ParsableCommand {
 }
 
 struct ConfigKeys: ParsableCommand {
-    /// Computed, so the list comes from the schema the binary embeds.
+    /// Computed, so the list comes from the schema the binary embeds. The argument parser asks every
+    /// command for its configuration at each start; the list (milliseconds to build) is only made when
+    /// help may be shown.
     static var configuration: CommandConfiguration {
-        CommandConfiguration(
+        let helpWords: Set<String> = ["help", "--help", "-h", "--experimental-dump-help"]
+        let showsHelp = CommandLine.arguments.dropFirst().contains(where: helpWords.contains)
+        return CommandConfiguration(
             commandName: "config",
             abstract: "List every layerpack.yml key (also: layerpack help config).",
-            discussion: "Paths are relative to the config file. The keys:\n" + ConfigSchema.keyList())
+            discussion: "Paths are relative to the config file. The keys:\n" + (showsHelp ? ConfigSchema.keyList() : "…"))
     }
 
     func run() throws { Console.result(ConfigSchema.keyList()) }

@@ -157,6 +157,7 @@ public enum LayerBuilder {
         let size = try fileSize(path)
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, compressor: compressor(level: level), entries: lockEntries)
+            .withSortedPaths(entries.map(\.zipPath))
         let result = BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
                                  sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                                  statistics: reader.statistics)

@@ -50,14 +50,14 @@ public enum LayerCheck {
         var added: [String] = []
         let progress = ProgressCounter(entries, report: options.progress)
         for index in entries.indices {
-            guard let (digest, mode) = locked.entry(at: index) else {
+            guard let mode = locked.mode(at: index) else {
                 added.append(entries[index].zipPath)
                 continue
             }
             if mode != LockFile.modeValue(entries[index].mode) {
                 changed.append(index)
-            } else if let known = reader.trustedFingerprint(at: index) {
-                if known.digest != digest { changed.append(index) }
+            } else if let same = locked.trustedContentIsLocked(at: index, reader) {
+                if !same { changed.append(index) }
                 progress.advance(by: entries[index])
             } else {
                 toHash.append(index)
@@ -124,6 +124,28 @@ private struct LockedView {
     }
 
     private let plan: [PlannedEntry]
+
+    /// The locked mode (as `LockFile.modeValue` gives it) of plan entry `index`; nil when the lock lacks the entry.
+    func mode(at index: Int) -> UInt32? {
+        switch source {
+        case .mirror(let statCache):
+            guard let record = statCache.previousRecord(at: index) else { return nil }
+            let mode = statCache.previous.lockedMode(record)
+            return mode == 0 ? nil : mode
+        case .parsed: return entry(at: index)?.mode
+        }
+    }
+
+    /// Whether plan entry `index`'s content is the locked one, when the stat cache vouches for its file;
+    /// nil when the file must be hashed. From the mirror, both digests are compared where they lie.
+    func trustedContentIsLocked(at index: Int, _ reader: ContentReader) -> Bool? {
+        switch source {
+        case .mirror(let statCache):
+            return statCache.trustedRecord(at: index).map(statCache.previous.contentIsLocked)
+        case .parsed:
+            return reader.trustedFingerprint(at: index).map { $0.digest == entry(at: index)?.digest }
+        }
+    }
 
     /// The locked digest and mode (as `LockFile.modeValue` gives it) of plan entry `index`; nil when the lock lacks it.
     func entry(at index: Int) -> (digest: Digest, mode: UInt32)? {

@@ -22,6 +22,8 @@ public struct LockFile: Codable, Equatable, Sendable {
     public let compressor: String?
     /// Zip path → entry.
     public let entries: [String: Entry]
+    /// The zip paths in bytewise order when the builder already had them so, to spare `encoded()` a sort.
+    private var sortedPaths: [String]? = nil
 
     enum CodingKeys: String, CodingKey {
         case lockVersion = "lock_version", layerName = "layer_name", sourceCodeHash = "source_code_hash"
@@ -39,6 +41,20 @@ public struct LockFile: Codable, Equatable, Sendable {
         self.entries = entries
     }
 
+    /// The same lock, its zip paths known to be `paths` in bytewise order.
+    func withSortedPaths(_ paths: [String]) -> LockFile {
+        precondition(paths.count == entries.count, "the sorted paths are the lock's own")
+        var lock = self
+        lock.sortedPaths = paths
+        return lock
+    }
+
+    public static func == (a: LockFile, b: LockFile) -> Bool {
+        a.lockVersion == b.lockVersion && a.layerName == b.layerName && a.sourceCodeHash == b.sourceCodeHash
+            && a.sourceCodeSize == b.sourceCodeSize && a.compressionLevel == b.compressionLevel && a.compressor == b.compressor
+            && a.entries == b.entries
+    }
+
     /// Stable JSON: keys in bytewise order, two-space indentation, `"key" : value`, a trailing newline.
     /// Written by hand: a large layer's lock is thousands of entries, and JSONEncoder took a tenth of a
     /// second over them.
@@ -53,7 +69,7 @@ public struct LockFile: Codable, Equatable, Sendable {
             text(",\n")
         }
         text("  \"entries\" : {")
-        let paths = entries.keys.sorted(by: bytewiseLess)
+        let paths = sortedPaths ?? entries.keys.sorted(by: bytewiseLess)
         for (index, path) in paths.enumerated() {
             let entry = entries[path]!
             text(index == 0 ? "\n    " : ",\n    ")

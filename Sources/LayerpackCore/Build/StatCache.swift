@@ -63,11 +63,17 @@ final class StatCache: @unchecked Sendable {
 
     /// The SHA-256 and CRC-32 the cache holds for plan entry `index`'s file, when its record can be trusted.
     func trustedFingerprint(at index: Int) -> Fingerprint? {
+        trustedRecord(at: index).flatMap(previous.fingerprint)
+    }
+
+    /// The previous record of plan entry `index`'s file when it can be trusted: same file, same stat, older than the reference.
+    func trustedRecord(at index: Int) -> Int? {
         let entry = entries[index]
-        guard case .file = entry.kind, let record = previousRecord(at: index), sameSource[index], previous.stat(record) == entry.fileStat,
-              entry.fileStat.modifiedNanoseconds < previous.reference, entry.fileStat.changedNanoseconds < previous.reference
+        guard case .file = entry.kind, let record = previousRecord(at: index), sameSource[index], previous.hasFingerprint(record),
+              entry.fileStat.modifiedNanoseconds < previous.reference, entry.fileStat.changedNanoseconds < previous.reference,
+              previous.stat(record) == entry.fileStat
         else { return nil }
-        return previous.fingerprint(record)
+        return record
     }
 
     /// Notes plan entry `index`'s fingerprint for the next cache; `hashed` when it was computed now rather
@@ -366,6 +372,12 @@ extension StatCache {
             guard lockedMode(record) != 0 else { return nil }
             let at = recordStart(record) + 96
             return Digest(bytes: Array(bytes[at..<(at + 32)]))
+        }
+
+        /// Whether record `record`'s file content is what the lock records for its zip path, compared in place.
+        func contentIsLocked(_ record: Int) -> Bool {
+            let at = recordStart(record)
+            return lockedMode(record) != 0 && hasFingerprint(record) && bytes[(at + 64)..<(at + 96)].elementsEqual(bytes[(at + 96)..<(at + 128)])
         }
 
         /// Whether record `record` holds a locked digest equal to `digest`, compared in place.
