@@ -101,7 +101,7 @@ public enum LayerBuilder {
         return result
     }
 
-    /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which
+    /// Writes the zip at `path`, hashed as it is written. Worker threads prepare entries ahead of libzip, which
     /// takes them in plan order, so the bytes do not depend on `options.jobs`.
     static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> BuildResult {
         // Before any thread starts: setting TZ while another thread reads the environment is unsafe.
@@ -128,22 +128,16 @@ public enum LayerBuilder {
                 return payload
             }
         }
-        try writer.close()
+        let (digest, size) = try writer.close()
         prefetcher.finish()
-        // The caches' bookkeeping (saving the stat cache, trimming the entry cache) overlaps hashing the zip.
-        let bookkeeping = DispatchGroup()
-        DispatchQueue.global().async(group: bookkeeping) { reader.finish() }
-        defer { bookkeeping.wait() }
-        let digest = try SHA256.hash(fileAt: path)
-        let size = try fileSize(path)
+        // The caches' bookkeeping: saving the stat cache, trimming the entry cache.
+        reader.finish()
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, entries: manifest.entries)
         return BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
                            sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                            statistics: reader.statistics)
     }
-
-    static func fileSize(_ path: String) throws -> Int64 { Int64(try lstatOrThrow(path).st_size) }
 }
 
 /// Which entries are deflated and which stored. Decided from the plan alone, before any byte is
