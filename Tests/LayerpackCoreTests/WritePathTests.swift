@@ -69,3 +69,66 @@ private func writeSample(to path: String, blockSize: Int) throws -> (digest: Dig
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
     }
 }
+
+/// Counts how often each item was computed.
+private final class CallCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [Int]
+
+    init(_ count: Int) { counts = Array(repeating: 0, count: count) }
+
+    func record(_ index: Int) { lock.withLock { counts[index] += 1 } }
+    var all: [Int] { lock.withLock { counts } }
+}
+
+@Suite struct ManySmallEntries {
+    @Test func thePrefetcherComputesEachOfManySmallItemsOnceAndHandsThemOverInOrder() throws {
+        let count = 10_000
+        let calls = CallCounts(count)
+        // Runs of small items, a large one now and then, and a budget that holds a few hundred small ones.
+        let costs: [Int64] = (0..<count).map { index in index % 1_000 == 999 ? 3 << 20 : Int64(100 + index % 7) }
+        let prefetcher = Prefetcher(costs: costs, jobs: 4, budget: 40_000) { index in
+            calls.record(index)
+            return index
+        }
+        defer { prefetcher.finish() }
+        let values = try (0..<count).map { try prefetcher.take($0) }
+        prefetcher.finish()
+        #expect(values == Array(0..<count))
+        #expect(calls.all == Array(repeating: 1, count: count))
+        #expect(prefetcher.peakOutstandingCost <= 3 << 20)
+    }
+
+    @Test func anErrorInARunIsRethrownAtItsItemAfterTheItemsBeforeIt() throws {
+        struct Failure: Error {}
+        let prefetcher = Prefetcher(costs: Array(repeating: 10, count: 200), jobs: 2, budget: 1_000) { index -> Int in
+            if index == 130 { throw Failure() }
+            return index
+        }
+        defer { prefetcher.finish() }
+        #expect(try (0..<130).map { try prefetcher.take($0) } == Array(0..<130))
+        #expect(throws: Failure.self) { try prefetcher.take(130) }
+    }
+
+    @Test func twoThousandSmallFilesGiveTheSameZipOnOneJobAndOnEight() throws {
+        let folder = try TemporaryFolder()
+        var state: UInt64 = 3
+        for index in 0..<2_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let size = 1 + Int(state >> 33) % 3_000
+            let line = "entry \(index) of a tree of small files\n"
+            try folder.write("src/pkg\(index % 37)/sub\(index % 5)/file\(index).js", String(String(repeating: line, count: size / line.count + 1).prefix(size)))
+        }
+        let config = try folder.config("layer_name: x\nlayout: nodejs\nsources: [src]\n")
+        let plan = try LayerPlan(config: config)
+        let serial = try LayerBuilder.build(plan, output: folder.url("serial.zip"), options: BuildOptions(jobs: 1))
+        let parallel = try LayerBuilder.build(plan, output: folder.url("parallel.zip"), options: BuildOptions(jobs: 8))
+        let bytes = try folder.read("serial.zip")
+        #expect(try folder.read("parallel.zip") == bytes)
+        #expect(serial.sourceCodeHash == SHA256.hash(bytes).base64 && parallel.sourceCodeHash == serial.sourceCodeHash)
+        #expect(try run(["unzip", "-tq", folder.url("parallel.zip")]).status == 0)
+        let python = try run(["python3", "-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.testzip() or 'ok', len(z.namelist()))",
+                              folder.url("parallel.zip")])
+        #expect(python.output == "ok 2000\n")
+    }
+}
