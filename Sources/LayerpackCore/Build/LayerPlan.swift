@@ -97,7 +97,7 @@ public struct LayerPlan: Sendable {
         for (index, entry) in sorted.enumerated() {
             guard let slash = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
             var parent = entry.zipPath[..<slash]
-            if let previousParent, parent.utf8.elementsEqual(previousParent.utf8) { continue }
+            if let previousParent, sameBytes(parent, previousParent) { continue }
             previousParent = parent
             while firstNeeding[parent] == nil {
                 firstNeeding[parent] = index
@@ -243,6 +243,15 @@ func bytewiseLess(_ a: String, _ b: String) -> Bool {
         }
     }
     return (fast ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// Whether two strings have the same UTF-8 bytes.
+private func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    let fast = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+    }
+    return (fast ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
 
 /// Why a link could not be resolved: a cycle of links, or a target that does not exist.
