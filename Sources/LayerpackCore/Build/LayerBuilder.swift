@@ -130,8 +130,10 @@ public enum LayerBuilder {
         }
         let (digest, size) = try writer.close()
         prefetcher.finish()
-        // The caches' bookkeeping: saving the stat cache, trimming the entry cache.
-        reader.finish()
+        // The caches' bookkeeping (saving the stat cache, trimming the entry cache) overlaps making the lock.
+        let bookkeeping = DispatchGroup()
+        DispatchQueue.global().async(group: bookkeeping) { reader.finish() }
+        defer { bookkeeping.wait() }
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, entries: manifest.entries)
         return BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,

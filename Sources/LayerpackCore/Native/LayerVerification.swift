@@ -95,7 +95,7 @@ public enum LayerVerification {
 
     /// `x.so`, `libx.so.1.2`, `addon.node`.
     static func isSharedObjectName(_ name: String) -> Bool {
-        name.hasSuffix(".so") || name.hasSuffix(".node") || name.utf8.firstRange(of: ".so.".utf8) != nil
+        name.hasSuffix(".so") || name.hasSuffix(".node") || name.withCString { strstr($0, ".so.") != nil }
     }
 
     /// `11` for `_speedups.cpython-311-x86_64-linux-gnu.so` (and the `d`/`t` build flags), nil otherwise.
