@@ -13,7 +13,17 @@ public struct SHA256: ~Copyable {
         self.context = context
     }
 
+    private init(context: OpaquePointer) { self.context = context }
+
     deinit { EVP_MD_CTX_free(context) }
+
+    /// A second hasher that has seen the same bytes, to go on from this point more than once.
+    public func copy() -> SHA256 {
+        guard let copy = EVP_MD_CTX_new(), EVP_MD_CTX_copy_ex(copy, context) == 1 else {
+            fatalError("OpenSSL could not copy a SHA-256 context: \(OpenSSLError.drainQueue())")
+        }
+        return SHA256(context: copy)
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }

@@ -32,10 +32,10 @@ struct EntryPayload: Sendable {
 ///
 /// libzip pulls every entry's data when the archive is closed, in the order entries were added; the
 /// `load` closure of an entry runs then, so only one entry's bytes are held by the writer at a time.
+/// It writes the archive into a `ZipDestination`, which hashes it on the way.
 final class ZipWriter {
     private var archive: OpaquePointer?
-    /// Where the zip will be once it is renamed into place: what error messages name.
-    private let reportedPath: String
+    private let destination: ZipDestination
     private var sources: [EntrySource] = []
 
     /// DOS date and time of every entry: 1980-01-01 00:00:00, the earliest a zip can say.
@@ -43,18 +43,24 @@ final class ZipWriter {
     static let dosTime: UInt16 = 0
 
     /// Starts a new archive at `path`; nothing is written there until `close()`. Errors name `reportedPath`.
-    init(path: String, reportedPath: String? = nil) throws {
+    init(path: String, reportedPath: String? = nil, blockSize: Int = ZipDestination.defaultBlockSize) throws {
         // libzip turns DOS times into time_t and back through local time; in UTC that round trip is exact.
         ZipWriter.useUTC()
-        var code: Int32 = 0
-        guard let archive = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &code) else {
-            var error = zip_error_t()
-            zip_error_init_with_code(&error, code)
-            defer { zip_error_fini(&error) }
-            throw BuildError.archive(path: reportedPath ?? path, reason: String(cString: zip_error_strerror(&error)))
+        destination = ZipDestination(path: path, reportedPath: reportedPath ?? path, blockSize: blockSize)
+        var error = zip_error_t()
+        zip_error_init(&error)
+        defer { zip_error_fini(&error) }
+        // The source holds a reference to the destination until libzip frees it.
+        let context = Unmanaged.passRetained(destination).toOpaque()
+        guard let source = zip_source_function_create(zipDestinationCallback, context, &error) else {
+            Unmanaged<ZipDestination>.fromOpaque(context).release()
+            throw BuildError.archive(path: destination.reportedPath, reason: String(cString: zip_error_strerror(&error)))
+        }
+        guard let archive = zip_open_from_source(source, ZIP_CREATE | ZIP_TRUNCATE, &error) else {
+            zip_source_free(source)
+            throw BuildError.archive(path: destination.reportedPath, reason: String(cString: zip_error_strerror(&error)))
         }
         self.archive = archive
-        self.reportedPath = reportedPath ?? path
     }
 
     deinit {
@@ -84,27 +90,25 @@ final class ZipWriter {
         sources.append(entry)
     }
 
-    /// Writes the archive. libzip writes to a temporary file beside `path` and renames it into place.
-    func close() throws {
-        guard let archive else { return }
-        if zip_close(archive) != 0 {
-            let error = sources.lazy.compactMap(\.error).first ?? failure(archive)
+    /// Writes the archive and returns its SHA-256 and size, taken as it was written.
+    func close() throws -> (digest: Digest, size: Int64) {
+        guard let archive else { preconditionFailure("ZipWriter closed twice") }
+        self.archive = nil
+        let closed = zip_close(archive) == 0
+        if !closed {
+            let error = sources.lazy.compactMap(\.error).first ?? destination.failure ?? failure(archive)
             zip_discard(archive)
-            self.archive = nil
             throw error
         }
-        self.archive = nil
+        // libzip writes nothing for an archive without entries.
+        guard let written = destination.written else {
+            throw BuildError.archive(path: destination.reportedPath, reason: "it has no entries")
+        }
+        return written
     }
 
     private func failure(_ archive: OpaquePointer) -> BuildError {
-        BuildError.archive(path: reportedPath, reason: Self.describe(zip_get_error(archive)))
-    }
-
-    /// libzip's error in words; a full disk is said plainly rather than as libzip's "Write error".
-    private static func describe(_ error: UnsafeMutablePointer<zip_error_t>) -> String {
-        let system = zip_error_code_system(error)
-        if system == ENOSPC || system == EDQUOT { return FileIO.describeWriteError(system) }
-        return String(cString: zip_error_strerror(error))
+        BuildError.archive(path: destination.reportedPath, reason: String(cString: zip_error_strerror(zip_get_error(archive))))
     }
 
     private static let utc: Void = {

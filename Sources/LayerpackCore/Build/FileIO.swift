@@ -86,7 +86,7 @@ enum StagingName {
         return url.deletingLastPathComponent().appendingPathComponent(staged).path
     }
 
-    /// Whether a file name is a staging name (libzip's own temporary beside one is too: it extends the name).
+    /// Whether a file name is a staging name.
     static func isStaging(_ name: String) -> Bool { name.hasPrefix(prefix) }
 
     /// Whether the process that wrote the staged file `name` has ended. False when unsure.
@@ -109,9 +109,9 @@ enum StagingName {
         }
     }
 
-    /// Runs `body` with a new staging path beside `target` for a file another library writes (libzip, which
-    /// writes its own temporary file beside that path). Whatever is left at the path or beside it under its
-    /// name is deleted afterwards, and on an interrupt.
+    /// Runs `body` with a new staging path beside `target` for a file another library writes (the zip, which
+    /// libzip writes). Whatever is left at the path or beside it under its name is deleted afterwards, and on
+    /// an interrupt.
     static func withStagedPath<T>(beside target: String, _ body: (String) throws -> T) throws -> T {
         let staged = path(beside: target)
         let removeLeftovers: @Sendable () -> Void = {

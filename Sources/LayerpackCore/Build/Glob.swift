@@ -13,6 +13,8 @@ struct GlobPattern: Sendable, Equatable {
     let pattern: String
     private let segments: [String]
     private let foldersOnly: Bool
+    /// Where the last `**` segment is: the segments after it each match exactly one name.
+    private let lastAnyFolders: Int?
 
     init(_ pattern: String) {
         self.pattern = pattern
@@ -20,6 +22,7 @@ struct GlobPattern: Sendable, Equatable {
         var body = String(pattern.trimmingSuffix("/"))
         if body.hasPrefix("/") { body.removeFirst() } else if !body.contains("/") { body = "**/" + body }
         segments = body.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        lastAnyFolders = segments.lastIndex(of: "**")
     }
 
     func matches(_ path: [Substring], isFolder: Bool) -> Bool {
@@ -31,13 +34,18 @@ struct GlobPattern: Sendable, Equatable {
         if segmentIndex == segments.count { return pathIndex == path.count }
         let segment = segments[segmentIndex]
         if segment == "**" {
+            // After the last `**`, each segment matches one name, so it can only leave as many names as those.
+            if segmentIndex == lastAnyFolders {
+                let next = path.count - (segments.count - segmentIndex - 1)
+                return next >= pathIndex && match(segmentIndex: segmentIndex + 1, pathIndex: next, path)
+            }
             // Zero folders, or one more and try again.
             for next in pathIndex...path.count where match(segmentIndex: segmentIndex + 1, pathIndex: next, path) {
                 return true
             }
             return false
         }
-        guard pathIndex < path.count, fnmatch(segment, String(path[pathIndex]), 0) == 0 else { return false }
+        guard pathIndex < path.count, path[pathIndex].withCString({ fnmatch(segment, $0, 0) }) == 0 else { return false }
         return match(segmentIndex: segmentIndex + 1, pathIndex: pathIndex + 1, path)
     }
 }
@@ -48,8 +56,8 @@ struct ExcludeRules: Sendable {
 
     init(_ patterns: [String]) { self.patterns = patterns.map(GlobPattern.init) }
 
-    func excludes(_ relativePath: String, isFolder: Bool) -> Bool {
-        let segments = relativePath.split(separator: "/")
-        return patterns.contains { $0.matches(segments, isFolder: isFolder) }
+    /// Whether the path inside a source, given as its names, is left out.
+    func excludes(_ relativePath: [Substring], isFolder: Bool) -> Bool {
+        patterns.contains { $0.matches(relativePath, isFolder: isFolder) }
     }
 }

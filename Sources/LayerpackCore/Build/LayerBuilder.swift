@@ -119,7 +119,7 @@ public enum LayerBuilder {
         let digests: [Digest]
     }
 
-    /// Writes the zip at `path` and hashes it. Worker threads prepare entries ahead of libzip, which
+    /// Writes the zip at `path`, hashed as it is written. Worker threads prepare entries ahead of libzip, which
     /// takes them in plan order, so the bytes do not depend on `options.jobs`.
     static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> Packed {
         // Before any thread starts: setting TZ while another thread reads the environment is unsafe.
@@ -151,10 +151,8 @@ public enum LayerBuilder {
                 return payload
             }
         }
-        try writer.close()
+        let (digest, size) = try writer.close()
         prefetcher.finish()
-        let digest = try SHA256.hash(fileAt: path)
-        let size = try fileSize(path)
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, compressor: compressor(level: level), entries: lockEntries)
             .withSortedPaths(entries.map(\.zipPath))
@@ -163,8 +161,6 @@ public enum LayerBuilder {
                                  statistics: reader.statistics)
         return Packed(result: result, zipDigest: digest, reader: reader, digests: digests)
     }
-
-    static func fileSize(_ path: String) throws -> Int64 { Int64(try lstatOrThrow(path).st_size) }
 }
 
 /// Which entries are deflated and which stored. Decided from the plan alone, before any byte is

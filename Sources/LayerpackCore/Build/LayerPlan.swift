@@ -90,29 +90,45 @@ public struct LayerPlan: Sendable {
         for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.zipPath == next.zipPath {
             throw BuildError.duplicateZipPath(zipPath: next.zipPath, first: previous.originDescription, second: next.originDescription)
         }
-        // Only a path that some entry's path starts with (plus `/`) can be a conflicting parent.
-        let indexByPath = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.zipPath, $0) })
-        var foldersSeen: Set<Substring> = []
-        for entry in sorted {
-            var parent = Substring(entry.zipPath)
-            while let slash = parent.lastIndex(of: "/") {
+        // The folders the entries need, each with the first entry in zip order that needs it. Entries in one
+        // folder come one after another, so only the first of them has folders to add.
+        var firstNeeding: [Substring: Int] = [:]
+        var previousParent: Substring?
+        for (index, entry) in sorted.enumerated() {
+            guard let slash = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
+            var parent = entry.zipPath[..<slash]
+            if let previousParent, sameBytes(parent, previousParent) { continue }
+            previousParent = parent
+            while firstNeeding[parent] == nil {
+                firstNeeding[parent] = index
+                guard let slash = parent.utf8.lastIndex(of: UInt8(ascii: "/")) else { break }
                 parent = parent[..<slash]
-                guard foldersSeen.insert(parent).inserted else { break }
-                if let index = indexByPath[String(parent)] {
-                    let file = sorted[index]
-                    throw BuildError.fileFolderConflict(file: file.zipPath, fileSource: file.originDescription, folderEntry: entry.originDescription)
-                }
             }
+        }
+        // The error names the first entry that needs a folder where a file is.
+        var conflict: (file: Int, folderEntry: Int)?
+        for (index, file) in sorted.enumerated() {
+            if let needing = firstNeeding[Substring(file.zipPath)], needing < conflict?.folderEntry ?? .max {
+                conflict = (index, needing)
+            }
+        }
+        if let conflict {
+            let file = sorted[conflict.file]
+            throw BuildError.fileFolderConflict(file: file.zipPath, fileSource: file.originDescription,
+                                                folderEntry: sorted[conflict.folderEntry].originDescription)
         }
     }
 }
 
-/// Collects entries from the sources with `lstat`/`readdir`, in no particular order.
+/// Collects entries from the sources, in no particular order: each folder is read once with `readdir` and
+/// its entries looked at with `fstatat` on the open folder, so the kernel does not walk every file's full path.
 private struct SourceWalker {
     let excludes: ExcludeRules
     let symlinks: LayerConfig.SymlinkPolicy
     let ownFiles: OwnFiles
     var entries: [PlannedEntry] = []
+    /// The names from the source down to what is being looked at, which the excludes are matched against.
+    private var relativePath: [Substring] = []
 
     init(excludes: ExcludeRules, symlinks: LayerConfig.SymlinkPolicy, ownFiles: OwnFiles) {
         self.excludes = excludes
@@ -126,7 +142,7 @@ private struct SourceWalker {
         let info = try lstatOrThrow(root)
         if isFolder(info) {
             var active: Set<String> = [root]
-            try walkFolder(root, relative: "", root: root, destination: source.destination, origin: source.path, active: &active)
+            try walkFolder(root, zipFolder: source.destination, root: root, origin: source.path, active: &active)
         } else {
             let zipPath: String
             if source.destinationIsExact {
@@ -139,13 +155,16 @@ private struct SourceWalker {
         }
     }
 
-    private mutating func walkFolder(_ folder: String, relative: String, root: String, destination: String,
-                                     origin: String, active: inout Set<String>) throws {
-        for name in try listFolder(folder) where !ownFiles.contains(name, in: folder) {
-            let path = folder + "/" + name
-            let relativePath = relative.isEmpty ? name : relative + "/" + name
-            let info = try lstatOrThrow(path)
-            let zipPath = join(destination, relativePath)
+    /// Adds what is in `folder`, whose entries go under `zipFolder` in the zip.
+    private mutating func walkFolder(_ folder: String, zipFolder: String, root: String, origin: String,
+                                     active: inout Set<String>) throws {
+        let ownNames = ownFiles.names(in: folder)
+        for item in try listFolder(folder, skipping: { StagingName.isStaging($0) || ownNames?.contains($0) == true }) {
+            let path = folder + "/" + item.name
+            let zipPath = join(zipFolder, item.name)
+            relativePath.append(Substring(item.name))
+            defer { relativePath.removeLast() }
+            guard let info = item.info else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(item.error))) }
             if isLink(info) {
                 // An excluded link is not looked at, so a dangling or escaping one can be excluded away.
                 if excludes.excludes(relativePath, isFolder: false) { continue }
@@ -164,7 +183,7 @@ private struct SourceWalker {
                 case .follow:
                     if isFolder(targetInfo) {
                         guard active.insert(resolved).inserted else { throw BuildError.linkLoop(link: path) }
-                        try walkFolder(resolved, relative: relativePath, root: root, destination: destination, origin: origin, active: &active)
+                        try walkFolder(resolved, zipFolder: zipPath, root: root, origin: origin, active: &active)
                         active.remove(resolved)
                     } else {
                         try addFile(at: resolved, info: targetInfo, zipPath: zipPath, origin: origin)
@@ -173,7 +192,7 @@ private struct SourceWalker {
             } else if isFolder(info) {
                 if excludes.excludes(relativePath, isFolder: true) { continue }
                 guard active.insert(path).inserted else { throw BuildError.linkLoop(link: path) }
-                try walkFolder(path, relative: relativePath, root: root, destination: destination, origin: origin, active: &active)
+                try walkFolder(path, zipFolder: zipPath, root: root, origin: origin, active: &active)
                 active.remove(path)
             } else {
                 if excludes.excludes(relativePath, isFolder: false) { continue }
@@ -195,22 +214,23 @@ private struct SourceWalker {
 /// cache and their temporary files — is never packed, even when a source contains it: a layer that
 /// held its own previous zip would never have a stable hash. A folder listed here is skipped whole.
 struct OwnFiles {
-    private let paths: Set<String>
+    /// Their names by the real folder they are in.
+    private let namesByFolder: [String: Set<String>]
 
     init(_ config: LayerConfig, also extra: [String]) {
         let own = [config.filename, config.lockFilePath, config.publishStatePath, config.stateDirectory, config.cacheDirectory] + extra
-        paths = Set(own.map { path in
+        var namesByFolder: [String: Set<String>] = [:]
+        for path in own {
             let url = URL(fileURLWithPath: path)
             let folder = url.deletingLastPathComponent().path
-            return (realPath(folder) ?? folder) + "/" + url.lastPathComponent
-        })
+            namesByFolder[realPath(folder) ?? folder, default: []].insert(url.lastPathComponent)
+        }
+        self.namesByFolder = namesByFolder
     }
 
-    /// Whether `name` in the real folder `folder` is one of them, or a file layerpack is writing or a
-    /// killed run left half-written (a staging name, whoever its writer).
-    func contains(_ name: String, in folder: String) -> Bool {
-        StagingName.isStaging(name) || paths.contains(folder + "/" + name)
-    }
+    /// The names of those in the real folder `folder`. Besides them, a file layerpack is writing or a killed
+    /// run left half-written (a staging name, whoever its writer) is one of them.
+    func names(in folder: String) -> Set<String>? { namesByFolder[folder] }
 }
 
 /// Bytewise order of the UTF-8 encodings: the order of entries in our zips and lock files.
@@ -223,6 +243,15 @@ func bytewiseLess(_ a: String, _ b: String) -> Bool {
         }
     }
     return (fast ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// Whether two strings have the same UTF-8 bytes.
+private func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    let fast = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+    }
+    return (fast ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
 
 /// Why a link could not be resolved: a cycle of links, or a target that does not exist.
@@ -279,17 +308,36 @@ private func readLink(_ path: String) throws -> String {
     return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// The names in a folder, without `.` and `..`, in the order the file system gives them.
-private func listFolder(_ path: String) throws -> [String] {
-    guard let folder = opendir(path) else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-    defer { closedir(folder) }
-    var names: [String] = []
-    while let entry = readdir(folder) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String? in
-            String(validatingCString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-        }
-        guard let name else { throw BuildError.nameNotUTF8(folder: path) }
-        if name != "." && name != ".." { names.append(name) }
+/// An entry of a folder and what `lstat` says of it, or the error that it gave.
+private struct FolderItem {
+    let name: String
+    let info: stat?
+    let error: Int32
+}
+
+/// The entries of a folder, without `.` and `..` and those `skip` names, in the order the file system
+/// gives them, each with its `lstat` taken relative to the open folder.
+private func listFolder(_ path: String, skipping skip: (String) -> Bool) throws -> [FolderItem] {
+    let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+    guard let folder = fdopendir(descriptor) else {
+        let reason = String(cString: strerror(errno))
+        close(descriptor)
+        throw BuildError.unreadable(path: path, reason: reason)
     }
-    return names
+    defer { closedir(folder) }
+    let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+    var items: [FolderItem] = []
+    while let entry = readdir(folder) {
+        let cName = (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self)
+        guard let name = String(validatingCString: cName) else { throw BuildError.nameNotUTF8(folder: path) }
+        if name == "." || name == ".." || skip(name) { continue }
+        var info = stat()
+        if fstatat(descriptor, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+            items.append(FolderItem(name: name, info: info, error: 0))
+        } else {
+            items.append(FolderItem(name: name, info: nil, error: errno))
+        }
+    }
+    return items
 }

@@ -62,7 +62,8 @@ public enum LayerVerification {
         var sawPythonBuild = false
         for entry in plan.entries {
             guard case .file(let executable) = entry.kind else { continue }
-            let name = entry.zipPath.lastIndex(of: "/").map { entry.zipPath[entry.zipPath.index(after: $0)...] } ?? entry.zipPath[...]
+            // The last name of the path, found by its bytes: this runs for every entry before anything is packed.
+            let name = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(entry.zipPath[entry.zipPath.utf8.index(after: $0)...]) } ?? entry.zipPath
             var problems: [String] = []
             if executable || isSharedObjectName(name), let elf = try ELFFile.read(path: entry.sourcePath) {
                 sawNativeCode = true
@@ -93,12 +94,12 @@ public enum LayerVerification {
     }
 
     /// `x.so`, `libx.so.1.2`, `addon.node`.
-    static func isSharedObjectName(_ name: some StringProtocol) -> Bool {
-        name.hasSuffix(".so") || name.hasSuffix(".node") || name.utf8.indices.contains { name.utf8[$0...].starts(with: ".so.".utf8) }
+    static func isSharedObjectName(_ name: String) -> Bool {
+        name.hasSuffix(".so") || name.hasSuffix(".node") || name.withCString { strstr($0, ".so.") != nil }
     }
 
     /// `11` for `_speedups.cpython-311-x86_64-linux-gnu.so` (and the `d`/`t` build flags), nil otherwise.
-    static func cpythonVersion(inModuleName name: some StringProtocol) -> Int? {
+    static func cpythonVersion(inModuleName name: String) -> Int? {
         guard name.hasSuffix(".so"), let range = name.range(of: ".cpython-3") else { return nil }
         let digits = name[range.upperBound...].prefix { $0.isNumber }
         return Int(digits)
