@@ -137,7 +137,7 @@ public enum LayerBuilder {
         defer { prefetcher.finish() }
         var digests: [Digest] = []
         digests.reserveCapacity(entries.count)
-        var lockEntries: [String: LockFile.Entry] = [:]
+        var lockEntries: [LockFile.Entry] = []
         lockEntries.reserveCapacity(entries.count)
         let progress = ProgressCounter(plan.entries, report: options.progress)
         let writer = try ZipWriter(path: path, reportedPath: reportedPath)
@@ -146,7 +146,7 @@ public enum LayerBuilder {
             try writer.add(name: entry.zipPath, mode: entry.mode, method: methods[index]) {
                 let payload = try prefetcher.take(index)
                 digests.append(payload.contentDigest)
-                lockEntries[entry.zipPath] = LockFile.Entry(sha256: payload.contentDigest.hex, mode: LockFile.mode(entry.mode))
+                lockEntries.append(LockFile.Entry(sha256: payload.contentDigest.hex, mode: LockFile.mode(entry.mode)))
                 progress.advance(by: entry)
                 return payload
             }
@@ -154,8 +154,8 @@ public enum LayerBuilder {
         let (digest, size) = try writer.close()
         prefetcher.finish()
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
-                            compressionLevel: level, compressor: compressor(level: level), entries: lockEntries)
-            .withSortedPaths(entries.map(\.zipPath))
+                            compressionLevel: level, compressor: compressor(level: level), sortedPaths: entries.map(\.zipPath),
+                            entries: lockEntries)
         let result = BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
                                  sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                                  statistics: reader.statistics)

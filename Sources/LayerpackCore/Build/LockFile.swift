@@ -21,9 +21,20 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// when nothing is compressed, and in locks of layerpack versions before it was recorded.
     public let compressor: String?
     /// Zip path → entry.
-    public let entries: [String: Entry]
-    /// The zip paths in bytewise order when the builder already had them so, to spare `encoded()` a sort.
-    private var sortedPaths: [String]? = nil
+    public var entries: [String: Entry] {
+        switch storage {
+        case .byPath(let entries): return entries
+        case .inOrder(let paths, let entries): return Dictionary(uniqueKeysWithValues: zip(paths, entries))
+        }
+    }
+
+    /// A build has its entries in zip path order already: kept so, `encoded()` neither sorts nor looks up.
+    private enum Storage: Sendable {
+        case byPath([String: Entry])
+        case inOrder(paths: [String], entries: [Entry])
+    }
+
+    private let storage: Storage
 
     enum CodingKeys: String, CodingKey {
         case lockVersion = "lock_version", layerName = "layer_name", sourceCodeHash = "source_code_hash"
@@ -38,15 +49,52 @@ public struct LockFile: Codable, Equatable, Sendable {
         self.sourceCodeSize = sourceCodeSize
         self.compressionLevel = compressionLevel
         self.compressor = compressor
-        self.entries = entries
+        storage = .byPath(entries)
     }
 
-    /// The same lock, its zip paths known to be `paths` in bytewise order.
-    func withSortedPaths(_ paths: [String]) -> LockFile {
-        precondition(paths.count == entries.count, "the sorted paths are the lock's own")
-        var lock = self
-        lock.sortedPaths = paths
-        return lock
+    /// A lock of `paths` (in bytewise order, no two alike) and their entries.
+    init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String?,
+         sortedPaths paths: [String], entries: [Entry]) {
+        precondition(paths.count == entries.count, "one entry per path")
+        lockVersion = LockFile.currentVersion
+        self.layerName = layerName
+        self.sourceCodeHash = sourceCodeHash
+        self.sourceCodeSize = sourceCodeSize
+        self.compressionLevel = compressionLevel
+        self.compressor = compressor
+        storage = .inOrder(paths: paths, entries: entries)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        lockVersion = try container.decode(Int.self, forKey: .lockVersion)
+        layerName = try container.decode(String.self, forKey: .layerName)
+        sourceCodeHash = try container.decode(String.self, forKey: .sourceCodeHash)
+        sourceCodeSize = try container.decode(Int64.self, forKey: .sourceCodeSize)
+        compressionLevel = try container.decode(Int.self, forKey: .compressionLevel)
+        compressor = try container.decodeIfPresent(String.self, forKey: .compressor)
+        storage = .byPath(try container.decode([String: Entry].self, forKey: .entries))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(lockVersion, forKey: .lockVersion)
+        try container.encode(layerName, forKey: .layerName)
+        try container.encode(sourceCodeHash, forKey: .sourceCodeHash)
+        try container.encode(sourceCodeSize, forKey: .sourceCodeSize)
+        try container.encode(compressionLevel, forKey: .compressionLevel)
+        try container.encodeIfPresent(compressor, forKey: .compressor)
+        try container.encode(entries, forKey: .entries)
+    }
+
+    /// The entries in bytewise order of their paths.
+    private var sortedEntries: (paths: [String], entries: [Entry]) {
+        switch storage {
+        case .inOrder(let paths, let entries): return (paths, entries)
+        case .byPath(let byPath):
+            let paths = byPath.keys.sorted(by: bytewiseLess)
+            return (paths, paths.map { byPath[$0]! })
+        }
     }
 
     public static func == (a: LockFile, b: LockFile) -> Bool {
@@ -59,8 +107,9 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// Written by hand: a large layer's lock is thousands of entries, and JSONEncoder took a tenth of a
     /// second over them.
     public func encoded() -> Data {
+        let (paths, entries) = sortedEntries
         var out: [UInt8] = []
-        out.reserveCapacity(64 + entries.count * 140)
+        out.reserveCapacity(64 + paths.count * 140)
         func text(_ string: String) { out.append(contentsOf: string.utf8) }
         text("{\n  \"compression_level\" : \(compressionLevel),\n")
         if let compressor {
@@ -69,9 +118,7 @@ public struct LockFile: Codable, Equatable, Sendable {
             text(",\n")
         }
         text("  \"entries\" : {")
-        let paths = sortedPaths ?? entries.keys.sorted(by: bytewiseLess)
-        for (index, path) in paths.enumerated() {
-            let entry = entries[path]!
+        for (index, (path, entry)) in zip(paths, entries).enumerated() {
             text(index == 0 ? "\n    " : ",\n    ")
             appendJSONString(path, to: &out)
             text(" : {\n      \"mode\" : ")
