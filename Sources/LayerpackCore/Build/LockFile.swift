@@ -43,26 +43,26 @@ public struct LockFile: Codable, Equatable, Sendable {
 
     public init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String? = nil,
                 entries: [String: Entry]) {
-        lockVersion = LockFile.currentVersion
-        self.layerName = layerName
-        self.sourceCodeHash = sourceCodeHash
-        self.sourceCodeSize = sourceCodeSize
-        self.compressionLevel = compressionLevel
-        self.compressor = compressor
-        storage = .byPath(entries)
+        self.init(layerName: layerName, sourceCodeHash: sourceCodeHash, sourceCodeSize: sourceCodeSize, compressionLevel: compressionLevel,
+                  compressor: compressor, storage: .byPath(entries))
     }
 
     /// A lock of `paths` (in bytewise order, no two alike) and their entries.
     init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String?,
          sortedPaths paths: [String], entries: [Entry]) {
         precondition(paths.count == entries.count, "one entry per path")
+        self.init(layerName: layerName, sourceCodeHash: sourceCodeHash, sourceCodeSize: sourceCodeSize, compressionLevel: compressionLevel,
+                  compressor: compressor, storage: .inOrder(paths: paths, entries: entries))
+    }
+
+    private init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String?, storage: Storage) {
         lockVersion = LockFile.currentVersion
         self.layerName = layerName
         self.sourceCodeHash = sourceCodeHash
         self.sourceCodeSize = sourceCodeSize
         self.compressionLevel = compressionLevel
         self.compressor = compressor
-        storage = .inOrder(paths: paths, entries: entries)
+        self.storage = storage
     }
 
     public init(from decoder: any Decoder) throws {
