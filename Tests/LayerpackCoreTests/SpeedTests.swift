@@ -1,5 +1,6 @@
 import Foundation
 import Hashing
+import Synchronization
 @testable import LayerpackCore
 import Testing
 #if canImport(Glibc)
@@ -432,6 +433,30 @@ struct PreviousZipTests {
         #expect(rebuilt.bytes == first)
         #expect(rebuilt.statistics.reused == 0)
         #expect(rebuilt.statistics.compressed == 64)
+    }
+
+    @Test func aPreviousZipWrittenToDuringTheBuildFailsIt() throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        let first = try layer.build("dist/layer.zip", jobs: 2, cache: true).bytes
+        let path = layer.root + "/dist/layer.zip"
+        // The first entry packed triggers a write into the previous zip, in place.
+        let written = Mutex(false)
+        var options = BuildOptions(jobs: 2, useCache: true)
+        options.progress = { _ in
+            written.withLock { done in
+                guard !done, let handle = FileHandle(forWritingAtPath: path) else { return }
+                try? handle.write(contentsOf: Data("x".utf8))
+                try? handle.close()
+                done = true
+            }
+        }
+        #expect(throws: BuildError.changedWhileReading(path: path)) {
+            try LayerBuilder.build(try layer.plan(), output: path, options: options)
+        }
+        var damaged = first
+        damaged[0] = UInt8(ascii: "x")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged, "the failed build left the zip as it found it")
     }
 
     @Test func anotherLevelCompressesEverythingAgain() throws {

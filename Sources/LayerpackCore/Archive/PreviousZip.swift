@@ -7,20 +7,36 @@ import Glibc
 /// A file mapped read-only into memory, unmapped when the last reference goes.
 final class MappedFile: @unchecked Sendable {
     let bytes: UnsafeRawBufferPointer
+    let identity: ZipIdentity
+    /// Kept open, so that a change to the mapped file is seen even after another file took its name.
+    private let descriptor: Int32
 
     /// Maps `path` when it is still the file `identity` describes; nil otherwise.
     init?(_ identity: ZipIdentity) {
         let descriptor = open(identity.path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, ZipIdentity(path: identity.path, info, digest: identity.digest) == identity, info.st_size > 0,
               let address = mmap(nil, Int(info.st_size), PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED
-        else { return nil }
+        else {
+            close(descriptor)
+            return nil
+        }
         bytes = UnsafeRawBufferPointer(start: address, count: Int(info.st_size))
+        self.identity = identity
+        self.descriptor = descriptor
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        close(descriptor)
+    }
+
+    /// Whether the file is still as it was when mapped (a write in place would show through the mapping).
+    var isUnchanged: Bool {
+        var info = stat()
+        return fstat(descriptor, &info) == 0 && ZipIdentity(path: identity.path, info, digest: identity.digest) == identity
+    }
 
     func le<T: FixedWidthInteger>(_ type: T.Type, _ offset: Int) -> T {
         T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
@@ -103,6 +119,11 @@ final class PreviousZip: @unchecked Sendable {
             remaining -= 1
         }
         self.located = located
+    }
+
+    /// Throws when the previous zip was written to while entries were copied out of it.
+    func checkUnchanged() throws {
+        guard mapping.isUnchanged else { throw BuildError.changedWhileReading(path: mapping.identity.path) }
     }
 
     /// The stored bytes of plan entry `index` when the previous zip holds them with this CRC-32, size

@@ -41,6 +41,11 @@ final class ContentReader: Sendable {
 
     var statistics: WorkStatistics { counts.value }
 
+    /// Throws when a file entries were copied from changed meanwhile (the previous zip, written in place).
+    func checkSourcesOfCopies() throws {
+        try previousZip?.checkUnchanged()
+    }
+
     /// The fingerprint the stat cache holds for entry `index`, when the file is unchanged since.
     func trustedFingerprint(at index: Int) -> Fingerprint? {
         guard let known = statCache?.trustedFingerprint(at: index) else { return nil }

@@ -153,6 +153,7 @@ public enum LayerBuilder {
         }
         let (digest, size) = try writer.close()
         prefetcher.finish()
+        try reader.checkSourcesOfCopies()
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, compressor: compressor(level: level), sortedPaths: entries.map(\.zipPath),
                             entries: lockEntries)
