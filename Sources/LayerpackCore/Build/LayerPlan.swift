@@ -76,8 +76,10 @@ public struct LayerPlan: Sendable {
             excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks,
             ownFiles: OwnFiles(config, also: ownFiles.compactMap { $0 }))
         for source in config.sources { try walker.add(source) }
-        var entries = walker.entries
-        entries.sort { bytewiseLess($0.zipPath, $1.zipPath) }
+        // Sorted by index: moving an entry costs a retain of each of its strings, moving an index nothing.
+        let found = walker.entries
+        let paths = found.map(\.zipPath)
+        let entries = paths.indices.sorted { bytewiseLess(paths[$0], paths[$1]) }.map { found[$0] }
         try LayerPlan.checkPaths(entries)
         guard !entries.isEmpty else { throw BuildError.emptyLayer(file: config.file) }
         self.entries = entries
