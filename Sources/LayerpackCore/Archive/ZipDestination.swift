@@ -8,12 +8,13 @@ import Glibc
 /// The file libzip writes an archive into: written in large blocks and hashed (SHA-256) as the blocks
 /// go out, so the zip is never read back to hash it.
 ///
-/// libzip writes each entry's local header, then its data, then seeks back and writes the header again
-/// with the CRC and sizes. Written straight to a file, that is a seek and a write or two per entry; here
-/// the header is still in the block being filled and is rewritten in memory. Only a header whose block
-/// has already gone out (its entry is larger than a block) is rewritten in the file, and then the hash
-/// goes back to the start of the block that held it and reads the file from there up to the block being
-/// filled: what an entry that large costs to hash a second time.
+/// libzip writes each entry's local header, asks where it is (`TELL_WRITE`), writes the data, then seeks
+/// back and writes the header again with the CRC and sizes. Written straight to a file, that is a seek
+/// and a write or two per entry; here the header is still in the block and is rewritten in memory. So
+/// that nothing hashed is rewritten, the hash stops at the first position libzip asked for since it
+/// last came back to the end (`openMark`), and a block going out keeps what follows that position for
+/// the next block. Only an entry larger than a block goes out unhashed, has its header rewritten in the
+/// file, and is hashed once complete, by reading it back.
 final class ZipDestination {
     /// Where the archive is written.
     let path: String
@@ -26,11 +27,11 @@ final class ZipDestination {
     private var blockCount = 0
     /// Where libzip writes next; at most the end.
     private var position = 0
-    /// `hasher` has seen the file's bytes before `hashed`, which is at most `blockStart`.
+    /// The first position libzip asked for since it last sought the end: it may come back to rewrite from there.
+    private var openMark: Int?
+    /// `hasher` has seen the file's bytes before `hashed`, which is at most `blockStart` and `openMark`.
     private var hasher = SHA256()
     private var hashed = 0
-    /// The hash at the start of each block written out, to go back to when an earlier header is rewritten.
-    private var checkpoints: [HashCheckpoint] = []
     /// Set once the archive is complete and closed.
     private(set) var written: (digest: Digest, size: Int64)?
     /// Why the last command failed, in the user's words; libzip is told the code in `zipError`.
@@ -61,26 +62,26 @@ final class ZipDestination {
         blockStart = 0
         blockCount = 0
         position = 0
+        openMark = nil
         hasher = SHA256()
         hashed = 0
-        checkpoints = []
         written = nil
         return true
     }
 
     fileprivate func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var rest = bytes
-        // Bytes before the block are in the file already: a header rewritten after its block went out.
+        // Bytes before the block are in the file already: the header of an entry larger than a block.
         if position < blockStart, !rest.isEmpty {
+            guard position >= hashed else { return fail(ZIP_ER_INTERNAL, code: 0) }
             let count = min(rest.count, blockStart - position)
             guard writeAll(UnsafeRawBufferPointer(rebasing: rest[..<count]), at: position) else { return fail(ZIP_ER_WRITE) }
-            if position < hashed { rewindHash(to: position) }
             position += count
             rest = UnsafeRawBufferPointer(rebasing: rest[count...])
         }
         while !rest.isEmpty {
             if position == blockStart + block.count {
-                guard flush() else { return false }
+                guard flush(final: false) else { return false }
             }
             let offset = position - blockStart
             let count = min(rest.count, block.count - offset)
@@ -104,14 +105,19 @@ final class ZipDestination {
         // libzip only goes back to what it wrote; a seek past the end would leave a hole.
         guard target >= 0 && target <= end else { return fail(ZIP_ER_INVAL, code: 0) }
         position = target
+        // Back at the end, libzip is done rewriting what it wrote before.
+        if position == end { openMark = nil }
         return true
     }
 
-    fileprivate func tell() -> Int64 { Int64(position) }
+    fileprivate func tell() -> Int64 {
+        openMark = min(openMark ?? position, position)
+        return Int64(position)
+    }
 
-    /// Writes out the last block and closes the file; the digest and size are then in `written`.
+    /// Writes out the rest and closes the file; the digest and size are then in `written`.
     fileprivate func commit() -> Bool {
-        guard flush() else { return false }
+        guard flush(final: true) else { return false }
         let closed = close(descriptor)
         descriptor = -1
         guard closed == 0 else { return fail(ZIP_ER_WRITE) }
@@ -133,38 +139,36 @@ final class ZipDestination {
         return true
     }
 
-    /// Hashes and writes out the block; the next one starts where it ends.
-    private func flush() -> Bool {
-        guard catchUpHash() else { return false }
-        let bytes = UnsafeRawBufferPointer(rebasing: block[..<blockCount])
-        guard FileIO.writeAll(descriptor, bytes) else { return fail(ZIP_ER_WRITE) }
-        checkpoints.append(HashCheckpoint(offset: blockStart, state: hasher.copy()))
-        hasher.update(bytes)
-        blockStart += blockCount
-        hashed = blockStart
-        blockCount = 0
+    /// Writes out the block, hashing what libzip will not come back to; unless `final`, what follows
+    /// `openMark` stays for the next block, when that leaves room in it.
+    private func flush(final: Bool) -> Bool {
+        let stable = final ? Int.max : openMark ?? .max
+        // What went out unhashed (an entry larger than a block) is hashed once it is complete.
+        guard catchUpHash(to: min(stable, blockStart)) else { return false }
+        let writeEnd = stable > blockStart && stable < end ? stable : end
+        let count = writeEnd - blockStart
+        guard FileIO.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: block[..<count])) else { return fail(ZIP_ER_WRITE) }
+        if hashed == blockStart, stable > blockStart {
+            hasher.update(UnsafeRawBufferPointer(rebasing: block[..<min(count, stable - blockStart)]))
+            hashed = blockStart + min(count, stable - blockStart)
+        }
+        let kept = blockCount - count
+        if kept > 0 { block.baseAddress!.copyMemory(from: block.baseAddress! + count, byteCount: kept) }
+        blockStart = writeEnd
+        blockCount = kept
         return true
     }
 
-    /// Goes back to the last checkpoint at or before `offset`: what follows it changed.
-    private func rewindHash(to offset: Int) {
-        while let last = checkpoints.last, last.offset > offset { checkpoints.removeLast() }
-        // The first block's checkpoint is at 0, and a byte before the block has been written out in some block.
-        let checkpoint = checkpoints.last!
-        hasher = checkpoint.state.copy()
-        hashed = checkpoint.offset
-    }
-
-    /// Hashes what was written out after a rewind, reading it back from the file.
-    private func catchUpHash() -> Bool {
-        guard hashed < blockStart else { return true }
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(1 << 20, blockStart - hashed), alignment: 64)
+    /// Hashes the file's bytes from `hashed` up to `offset` (at most `blockStart`), reading them back.
+    private func catchUpHash(to offset: Int) -> Bool {
+        guard hashed < offset else { return true }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(1 << 20, offset - hashed), alignment: 64)
         defer { chunk.deallocate() }
         let reader = open(path, O_RDONLY | O_CLOEXEC)
         guard reader >= 0 else { return fail(ZIP_ER_READ) }
         defer { close(reader) }
-        while hashed < blockStart {
-            let count = pread(reader, chunk.baseAddress, min(chunk.count, blockStart - hashed), off_t(hashed))
+        while hashed < offset {
+            let count = pread(reader, chunk.baseAddress, min(chunk.count, offset - hashed), off_t(hashed))
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return fail(ZIP_ER_READ, code: count == 0 ? EIO : errno) }
             hasher.update(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
@@ -191,16 +195,6 @@ final class ZipDestination {
         let reason = code == 0 ? String(cString: zip_error_strerror(&zipError)) : FileIO.describeWriteError(code)
         failure = BuildError.archive(path: reportedPath, reason: reason)
         return false
-    }
-}
-
-private final class HashCheckpoint {
-    let offset: Int
-    let state: SHA256
-
-    init(offset: Int, state: consuming SHA256) {
-        self.offset = offset
-        self.state = state
     }
 }
 
