@@ -29,8 +29,8 @@ final class ZipDestination {
     private var position = 0
     /// The first position libzip asked for since it last sought the end: it may come back to rewrite from there.
     private var openMark: Int?
-    /// `hasher` has seen the file's bytes before `hashed`, which is at most `blockStart` and `openMark`.
-    private var hasher = SHA256()
+    /// `hasher` has been given the file's bytes before `hashed`, which is at most `blockStart` and `openMark`.
+    private var hasher = PipelinedSHA256()
     private var hashed = 0
     /// Set once the archive is complete and closed.
     private(set) var written: (digest: Digest, size: Int64)?
@@ -63,7 +63,7 @@ final class ZipDestination {
         blockCount = 0
         position = 0
         openMark = nil
-        hasher = SHA256()
+        hasher = PipelinedSHA256()
         hashed = 0
         written = nil
         return true
@@ -121,7 +121,7 @@ final class ZipDestination {
         let closed = close(descriptor)
         descriptor = -1
         guard closed == 0 else { return fail(ZIP_ER_WRITE) }
-        written = (hasher.copy().finalize(), Int64(blockStart))
+        written = (hasher.finalize(), Int64(blockStart))
         return true
     }
 
@@ -246,3 +246,29 @@ private let zipDestinationCommands: zip_int64_t = [
     ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, ZIP_SOURCE_SUPPORTS, ZIP_SOURCE_BEGIN_WRITE, ZIP_SOURCE_WRITE,
     ZIP_SOURCE_SEEK_WRITE, ZIP_SOURCE_TELL_WRITE, ZIP_SOURCE_COMMIT_WRITE, ZIP_SOURCE_ROLLBACK_WRITE, ZIP_SOURCE_REMOVE,
 ].reduce(0) { $0 | (zip_int64_t(1) << zip_int64_t($1.rawValue)) }
+
+/// SHA-256 on a thread of its own, so hashing the zip overlaps writing it: `update` hands over a copy
+/// of the bytes and returns, with at most `maxPending` copies waiting; `finalize` waits for the rest.
+/// Bytes are hashed in the order they were given.
+final class PipelinedSHA256: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "layerpack.zip-sha256")
+    private let pending: DispatchSemaphore
+    /// Only touched on `queue`.
+    private var state = SHA256()
+
+    init(maxPending: Int = 4) { pending = DispatchSemaphore(value: maxPending) }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        let copy = Array(bytes)
+        pending.wait()
+        queue.async { [self] in
+            copy.withUnsafeBytes { state.update($0) }
+            pending.signal()
+        }
+    }
+
+    func finalize() -> Digest {
+        queue.sync { state.copy().finalize() }
+    }
+}
