@@ -32,10 +32,14 @@ final class MappedFile: @unchecked Sendable {
         close(descriptor)
     }
 
-    /// Whether the file is still as it was when mapped (a write in place would show through the mapping).
+    /// Whether the file's bytes are still as they were when mapped (a write in place would show through
+    /// the mapping): its size and mtime. Not its ctime, which a rename changes too, as when another build
+    /// of the same layer swaps its zip in while this one copies out of the old one.
     var isUnchanged: Bool {
         var info = stat()
-        return fstat(descriptor, &info) == 0 && ZipIdentity(path: identity.path, info, digest: identity.digest) == identity
+        guard fstat(descriptor, &info) == 0 else { return false }
+        let now = FileStat(info)
+        return now.size == identity.size && now.modifiedNanoseconds == identity.modifiedNanoseconds
     }
 
     func le<T: FixedWidthInteger>(_ type: T.Type, _ offset: Int) -> T {
