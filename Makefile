@@ -79,7 +79,7 @@ sanitize: deps ## Run the config, build and publish tests under AddressSanitizer
 demo: build ## Pack the example layer in Fixtures/ and publish it to a local moto_server.
 	LAYERPACK_TEST_PYTHON=$(abspath $(PYTHON)) scripts/demo.sh .build/release/layerpack
 
-bench: deps ## Time layerpack against zip -6 and Python's zipfile on numpy+pandas+scipy (bench/README.md).
+bench: deps ## Time layerpack against zip -6 and Python's zipfile on four shapes of layer (bench/README.md).
 	python3 bench/run.py
 
 dist: stage ## Write dist/$(DIST_NAME).tar.gz and its .sha256.
