@@ -17,7 +17,20 @@ public enum Shutdown {
         var actions: [Int: @Sendable () -> Void] = [:]
     }
 
-    private static let registry = Mutex(Registry())
+    /// Behind an `NSLock` (pthread) rather than `Mutex`: ThreadSanitizer does not see `Mutex`'s futex on
+    /// Linux and reported its guarded accesses as races, hiding real ones behind them.
+    private static let registry = LockedRegistry()
+
+    private final class LockedRegistry: @unchecked Sendable {
+        private let lock = NSLock()
+        private var registry = Registry()
+
+        func withLock<T>(_ body: (inout Registry) -> T) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return body(&registry)
+        }
+    }
     private static let cleaning = Atomic(false)
     private static let sources = Mutex<[any DispatchSourceSignal]>([])
 
