@@ -93,7 +93,8 @@ public enum LayerCheck {
 private struct LockedView {
     private enum Source {
         case mirror(StatCache)
-        case parsed([String: LockFile.Entry], [Digest?])
+        /// By plan index: the lock's digest and mode for the entry's zip path.
+        case parsed([(digest: Digest, mode: UInt32)?])
     }
 
     private let source: Source
@@ -107,23 +108,18 @@ private struct LockedView {
     init(_ bytes: Data, path: String, plan: LayerPlan, statCache: StatCache?) throws {
         if let statCache, let mirror = statCache.previous.lock, mirror.lockDigest == SHA256.hash(bytes) {
             source = .mirror(statCache)
-            self.plan = plan.entries
             (layerName, compressionLevel, compressor) = (mirror.layerName, mirror.compressionLevel, mirror.compressor)
-            let matched = Set(plan.entries.indices.compactMap { statCache.previousRecord(at: $0) })
-            removed = statCache.previous.lockedRecords(notIn: matched).map { statCache.previous.zipPath($0) }
+            removed = statCache.lockedRecordsNotPlanned().map { statCache.previous.zipPath($0) }
             forStatCache = .previous
             return
         }
         let lock = try LockFile.parse(bytes, path: path)
-        source = .parsed(lock.entries, plan.entries.map { lock.entries[$0.zipPath].flatMap { Digest(hex: Array($0.sha256.utf8)) } })
+        source = .parsed(plan.entries.map { lock.entries[$0.zipPath]?.parsed })
         (layerName, compressionLevel, compressor) = (lock.layerName, lock.compressionLevel, lock.compressor)
         let present = Set(plan.entries.map(\.zipPath))
         removed = lock.entries.keys.filter { !present.contains($0) }.sorted(by: bytewiseLess)
         forStatCache = .parsed(LockMirror(lock, bytes: bytes, zip: nil), lock.entries)
-        self.plan = plan.entries
     }
-
-    private let plan: [PlannedEntry]
 
     /// The locked mode (as `LockFile.modeValue` gives it) of plan entry `index`; nil when the lock lacks the entry.
     func mode(at index: Int) -> UInt32? {
@@ -153,9 +149,8 @@ private struct LockedView {
         case .mirror(let statCache):
             guard let record = statCache.previousRecord(at: index), let digest = statCache.previous.lockedDigest(record) else { return nil }
             return (digest, statCache.previous.lockedMode(record))
-        case .parsed(let entries, let digests):
-            guard let digest = digests[index], let locked = entries[plan[index].zipPath], let mode = UInt32(locked.mode, radix: 8) else { return nil }
-            return (digest, mode)
+        case .parsed(let locked):
+            return locked[index]
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 
 /// `layerpack.lock`: what the last build packed, so a reviewer sees in a diff what changed and
 /// `layerpack check` can tell whether the sources still match.
@@ -8,6 +9,12 @@ public struct LockFile: Codable, Equatable, Sendable {
         public let sha256: String
         /// The Unix mode stored in the zip, in octal: `0644`, `0755`, or `120777` for a link.
         public let mode: String
+
+        /// The digest and the mode as a number (as `LockFile.modeValue` gives it); nil when either is malformed.
+        var parsed: (digest: Digest, mode: UInt32)? {
+            guard let digest = Digest(hex: Array(sha256.utf8)), let mode = UInt32(mode, radix: 8) else { return nil }
+            return (digest, mode)
+        }
     }
 
     public static let currentVersion = 1

@@ -61,6 +61,13 @@ final class StatCache: @unchecked Sendable {
         return record >= 0 ? record : nil
     }
 
+    /// The previous records of locked zip paths that no plan entry has, in zip path order: what the lock
+    /// the cache mirrors holds and the sources no longer do.
+    func lockedRecordsNotPlanned() -> [Int] {
+        let matched = Set(matches.lazy.filter { $0 >= 0 }.map(Int.init))
+        return (0..<previous.count).filter { previous.lockedMode($0) != 0 && !matched.contains($0) }
+    }
+
     /// The SHA-256 and CRC-32 the cache holds for plan entry `index`'s file, when its record can be trusted.
     func trustedFingerprint(at index: Int) -> Fingerprint? {
         trustedRecord(at: index).flatMap(previous.fingerprint)
@@ -127,18 +134,16 @@ final class StatCache: @unchecked Sendable {
                 guard let record = self.previousRecord(at: index) else { return (nil, 0) }
                 return (previous.lockedDigest(record), previous.lockedMode(record))
             }
-            let matched = Set(matches.lazy.filter { $0 >= 0 }.map(Int.init))
-            removed = previous.lockedRecords(notIn: matched).map { previous.record($0) }
+            removed = lockedRecordsNotPlanned().map { previous.record($0) }
         case .parsed(_, let lockEntries):
             lockedEntry = { [entries] index in
-                guard let entry = lockEntries[entries[index].zipPath], let digest = Digest(hex: Array(entry.sha256.utf8)) else { return (nil, 0) }
-                return (digest, UInt32(entry.mode, radix: 8) ?? 0)
+                guard let locked = lockEntries[entries[index].zipPath]?.parsed else { return (nil, 0) }
+                return locked
             }
             let planned = Set(entries.map(\.zipPath))
             removed = lockEntries.filter { !planned.contains($0.key) }.compactMap { path, entry in
-                Digest(hex: Array(entry.sha256.utf8)).map {
-                    Snapshot.Record(zipPath: path, sourcePath: "", stat: nil, fingerprint: nil, lockedDigest: $0,
-                                    lockedMode: UInt32(entry.mode, radix: 8) ?? 0)
+                entry.parsed.map {
+                    Snapshot.Record(zipPath: path, sourcePath: "", stat: nil, fingerprint: nil, lockedDigest: $0.digest, lockedMode: $0.mode)
                 }
             }
             removed.sort { bytewiseLess($0.zipPath, $1.zipPath) }
@@ -395,10 +400,6 @@ extension StatCache {
         /// Every record, for tests and the fuzzer.
         var records: [Record] { (0..<count).map(record) }
 
-        /// Records whose lock entry the plan does not have, in order: what `check` reports removed.
-        func lockedRecords(notIn matched: Set<Int>) -> [Int] {
-            (0..<count).filter { lockedMode($0) != 0 && !matched.contains($0) }
-        }
 
         /// For each of `entries` (in zip path order), the index of the record with the same zip path (or -1)
         /// and whether it is of the same source file: one merge of two sorted lists, comparing bytes in place.
