@@ -44,6 +44,28 @@ import Glibc
         #expect(entries.map(\.mode) == [0o100644, 0o100644, 0o100755, 0o100644, 0o100644, 0o100644])
     }
 
+    /// The walk sorts names within each folder (a folder's with its `/`) instead of sorting whole paths:
+    /// names that sort around `/` (`.`, `-`, space, `0`) and a followed link to a folder must still land
+    /// in bytewise zip path order, as must two sources whose paths interleave.
+    @Test func entriesComeInBytewiseZipPathOrder() throws {
+        let folder = try TemporaryFolder()
+        for path in ["a/x", "a/b/y", "a.txt", "a-b", "a b", "a0", "A", "ab", "a.d/z", "é.py", "e.py", "z/ä", "z/a/q", "Z"] {
+            try folder.write("src/\(path)", "\(path)\n")
+        }
+        try folder.symlink("src/a+", to: "a")
+        try folder.write("more/a.u", "u\n")
+        try folder.write("more/a/m", "m\n")
+        let config = try folder.config("""
+            layer_name: x
+            layout: provided
+            sources: [src, more]
+            """)
+        let paths = try LayerPlan(config: config).entries.map(\.zipPath)
+        #expect(paths.count == 18)
+        #expect(paths == paths.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        #expect(paths.prefix(8) == ["A", "Z", "a b", "a+/b/y", "a+/x", "a-b", "a.d/z", "a.txt"])
+    }
+
     @Test func aNameThatIsNotUTF8IsAnErrorNamingItsFolder() throws {
         let folder = try TemporaryFolder()
         try folder.write("src/ok.py", "ok\n")

@@ -3,8 +3,9 @@ import Foundation
 import Glibc
 #endif
 
-/// One file or symlink the layer will hold.
-public struct PlannedEntry: Sendable, Equatable {
+/// One file or symlink the layer will hold. A class, so that handing an entry around costs one
+/// reference count, not one per string it holds.
+public final class PlannedEntry: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case file(executable: Bool)
         /// A link stored as a link (`symlinks: preserve`), with the text it points to.
@@ -21,6 +22,20 @@ public struct PlannedEntry: Sendable, Equatable {
     public let fileStat: FileStat
     /// The `sources:` entry it came from, as the config writes it.
     public let origin: String
+
+    init(zipPath: String, sourcePath: String, kind: Kind, size: Int64, fileStat: FileStat, origin: String) {
+        self.zipPath = zipPath
+        self.sourcePath = sourcePath
+        self.kind = kind
+        self.size = size
+        self.fileStat = fileStat
+        self.origin = origin
+    }
+
+    public static func == (a: PlannedEntry, b: PlannedEntry) -> Bool {
+        a.zipPath == b.zipPath && a.sourcePath == b.sourcePath && a.kind == b.kind && a.size == b.size
+            && a.fileStat == b.fileStat && a.origin == b.origin
+    }
 
     /// For messages: the source entry and, where it differs, the file itself.
     var originDescription: String { origin == sourcePath ? origin : "\(origin) (\(sourcePath))" }
@@ -72,14 +87,19 @@ public struct LayerPlan: Sendable {
     public init(config: LayerConfig, ownFiles: [String?] = []) throws {
         guard !config.sources.isEmpty else { throw BuildError.noSources(file: config.file) }
         self.config = config
-        var walker = SourceWalker(
+        let walker = SourceWalker(
             excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks,
             ownFiles: OwnFiles(config, also: ownFiles.compactMap { $0 }))
-        for source in config.sources { try walker.add(source) }
-        // Sorted by index: moving an entry costs a retain of each of its strings, moving an index nothing.
-        let found = walker.entries
-        let paths = found.map(\.zipPath)
-        let entries = paths.indices.sorted { bytewiseLess(paths[$0], paths[$1]) }.map { found[$0] }
+        var entries: [PlannedEntry] = []
+        for source in config.sources {
+            let found = try walker.entries(of: source)
+            // Sources whose paths interleave are merged by a sort.
+            if let last = entries.last, let first = found.first, !bytewiseLess(last.zipPath, first.zipPath) {
+                entries = (entries + found).sorted { bytewiseLess($0.zipPath, $1.zipPath) }
+            } else {
+                entries += found
+            }
+        }
         try LayerPlan.checkPaths(entries)
         guard !entries.isEmpty else { throw BuildError.emptyLayer(file: config.file) }
         self.entries = entries
@@ -89,30 +109,29 @@ public struct LayerPlan: Sendable {
 
     /// Two entries at one path, or a file where another entry needs a folder, are errors naming both.
     private static func checkPaths(_ sorted: [PlannedEntry]) throws {
-        for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.zipPath == next.zipPath {
-            throw BuildError.duplicateZipPath(zipPath: next.zipPath, first: previous.originDescription, second: next.originDescription)
+        for index in sorted.indices.dropFirst() where sorted[index - 1].zipPath == sorted[index].zipPath {
+            throw BuildError.duplicateZipPath(zipPath: sorted[index].zipPath, first: sorted[index - 1].originDescription,
+                                              second: sorted[index].originDescription)
         }
         // The folders the entries need, each with the first entry in zip order that needs it. Entries in one
-        // folder come one after another, so only the first of them has folders to add.
+        // folder mostly come one after another, so only the first of them has folders to add.
         var firstNeeding: [Substring: Int] = [:]
         var previousParent: Substring?
-        for (index, entry) in sorted.enumerated() {
-            guard let slash = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")) else { continue }
-            var parent = entry.zipPath[..<slash]
+        for index in sorted.indices {
+            guard var parent = parentFolder(sorted[index].zipPath[...]) else { continue }
             if let previousParent, sameBytes(parent, previousParent) { continue }
             previousParent = parent
             while firstNeeding[parent] == nil {
                 firstNeeding[parent] = index
-                guard let slash = parent.utf8.lastIndex(of: UInt8(ascii: "/")) else { break }
-                parent = parent[..<slash]
+                guard let grandparent = parentFolder(parent) else { break }
+                parent = grandparent
             }
         }
-        // The error names the first entry that needs a folder where a file is.
+        // A file at a folder's path: looked up in the sorted paths, once per folder. The error names the
+        // first entry that needs a folder where a file is.
         var conflict: (file: Int, folderEntry: Int)?
-        for (index, file) in sorted.enumerated() {
-            if let needing = firstNeeding[Substring(file.zipPath)], needing < conflict?.folderEntry ?? .max {
-                conflict = (index, needing)
-            }
+        for (folder, needing) in firstNeeding where needing < conflict?.folderEntry ?? .max {
+            if let file = index(of: folder, in: sorted) { conflict = (file, needing) }
         }
         if let conflict {
             let file = sorted[conflict.file]
@@ -120,102 +139,198 @@ public struct LayerPlan: Sendable {
                                                 folderEntry: sorted[conflict.folderEntry].originDescription)
         }
     }
+
+    /// The index of the entry at `path` in entries sorted by zip path.
+    private static func index(of path: Substring, in sorted: [PlannedEntry]) -> Int? {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if bytewiseLess(sorted[middle].zipPath[...], path) { low = middle + 1 } else { high = middle }
+        }
+        return low < sorted.count && sameBytes(sorted[low].zipPath[...], path) ? low : nil
+    }
 }
 
-/// Collects entries from the sources, in no particular order: each folder is read once with `readdir` and
-/// its entries looked at with `fstatat` on the open folder, so the kernel does not walk every file's full path.
-private struct SourceWalker {
+/// The part of a zip path before its last `/`, if it has one.
+private func parentFolder(_ path: Substring) -> Substring? {
+    let utf8 = path.utf8
+    switch utf8.withContiguousStorageIfAvailable({ $0.lastIndex(of: UInt8(ascii: "/")) }) {
+    case .some(let offset?): return path[..<utf8.index(utf8.startIndex, offsetBy: offset)]
+    case .some(nil): return nil
+    case nil: return utf8.lastIndex(of: UInt8(ascii: "/")).map { path[..<$0] }
+    }
+}
+
+/// Collects the entries of the sources. A source's folders are listed a level at a time, the folders of
+/// a level on every core at once: `readdir`, then `fstatat` on the open folder, so the kernel does not
+/// walk every file's full path. A folder's items are sorted by name, a folder's name with its `/`, so
+/// that reading the tree depth first gives its entries in bytewise zip path order: only a few names per
+/// folder are ever compared, never whole paths.
+private struct SourceWalker: Sendable {
     let excludes: ExcludeRules
     let symlinks: LayerConfig.SymlinkPolicy
     let ownFiles: OwnFiles
-    var entries: [PlannedEntry] = []
-    /// The names from the source down to what is being looked at, which the excludes are matched against.
-    private var relativePath: [Substring] = []
 
-    init(excludes: ExcludeRules, symlinks: LayerConfig.SymlinkPolicy, ownFiles: OwnFiles) {
-        self.excludes = excludes
-        self.symlinks = symlinks
-        self.ownFiles = ownFiles
-    }
-
-    mutating func add(_ source: LayerConfig.Source) throws {
+    /// The entries of `source`, in bytewise zip path order.
+    func entries(of source: LayerConfig.Source) throws -> [PlannedEntry] {
         // The config names the source, so a link there is followed to wherever it leads.
         guard let root = realPath(source.resolvedPath) else { throw unresolvableLink(source.resolvedPath) }
         let info = try lstatOrThrow(root)
-        if isFolder(info) {
-            var active: Set<String> = [root]
-            try walkFolder(root, zipFolder: source.destination, root: root, origin: source.path, active: &active)
-        } else {
+        guard isFolder(info) else {
             let zipPath: String
             if source.destinationIsExact {
                 zipPath = source.destination
             } else {
-                let name = URL(fileURLWithPath: source.resolvedPath).lastPathComponent
-                zipPath = join(source.destination, name)
+                zipPath = join(source.destination, URL(fileURLWithPath: source.resolvedPath).lastPathComponent)
             }
-            try addFile(at: root, info: info, zipPath: zipPath, origin: source.path)
+            return [try fileEntry(at: root, info: info, zipPath: zipPath, origin: source.path)]
+        }
+        let top = FolderNode(path: root, zipFolder: source.destination, relativePath: [], ancestors: [root])
+        var level = [top]
+        while !level.isEmpty {
+            let folders = level
+            DispatchQueue.concurrentPerform(iterations: folders.count) { index in
+                folders[index].list(with: self, root: root, origin: source.path)
+            }
+            // The level's first failure in zip path order, whatever thread met it first.
+            if let failure = folders.lazy.compactMap(\.failure).first { throw failure }
+            level = folders.flatMap(\.subfolders)
+        }
+        var entries: [PlannedEntry] = []
+        top.appendEntries(to: &entries)
+        return entries
+    }
+
+    /// What `item`, found in `folder`, adds to the layer: an entry, a folder to list, or nothing when excluded.
+    fileprivate func item(_ item: FolderItem, in folder: FolderNode, relativePath: [Substring], root: String,
+                          origin: String) throws -> FolderChild? {
+        let path = folder.path + "/" + item.name
+        let zipPath = join(folder.zipFolder, item.name)
+        guard let info = item.info else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(item.error))) }
+        if isLink(info) {
+            // An excluded link is not looked at, so a dangling or escaping one can be excluded away.
+            if excludes.excludes(relativePath, isFolder: false) { return nil }
+            let target = try readLink(path)
+            guard let resolved = realPath(path) else { throw unresolvableLink(path) }
+            guard resolved == root || resolved.hasPrefix(root + "/") else {
+                throw BuildError.linkLeavesSource(link: path, target: target, root: root)
+            }
+            let targetInfo = try statOrThrow(resolved)
+            if isFolder(targetInfo) && excludes.excludes(relativePath, isFolder: true) { return nil }
+            switch symlinks {
+            case .preserve:
+                if target.hasPrefix("/") { throw BuildError.absoluteLinkPreserved(link: path, target: target) }
+                return .entry(PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .symlink(target: target),
+                                           size: Int64(target.utf8.count), fileStat: FileStat(info), origin: origin))
+            case .follow:
+                guard isFolder(targetInfo) else { return .entry(try fileEntry(at: resolved, info: targetInfo, zipPath: zipPath, origin: origin)) }
+                guard !folder.ancestors.contains(resolved) else { throw BuildError.linkLoop(link: path) }
+                return .folder(FolderNode(path: resolved, zipFolder: zipPath, relativePath: relativePath,
+                                          ancestors: folder.ancestors + [resolved]))
+            }
+        } else if isFolder(info) {
+            if excludes.excludes(relativePath, isFolder: true) { return nil }
+            guard !folder.ancestors.contains(path) else { throw BuildError.linkLoop(link: path) }
+            return .folder(FolderNode(path: path, zipFolder: zipPath, relativePath: relativePath, ancestors: folder.ancestors + [path]))
+        } else {
+            if excludes.excludes(relativePath, isFolder: false) { return nil }
+            return .entry(try fileEntry(at: path, info: info, zipPath: zipPath, origin: origin))
         }
     }
 
-    /// Adds what is in `folder`, whose entries go under `zipFolder` in the zip.
-    private mutating func walkFolder(_ folder: String, zipFolder: String, root: String, origin: String,
-                                     active: inout Set<String>) throws {
-        let ownNames = ownFiles.names(in: folder)
-        for item in try listFolder(folder, skipping: { StagingName.isStaging($0) || ownNames?.contains($0) == true }) {
-            let path = folder + "/" + item.name
-            let zipPath = join(zipFolder, item.name)
-            relativePath.append(Substring(item.name))
-            defer { relativePath.removeLast() }
-            guard let info = item.info else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(item.error))) }
-            if isLink(info) {
-                // An excluded link is not looked at, so a dangling or escaping one can be excluded away.
-                if excludes.excludes(relativePath, isFolder: false) { continue }
-                let target = try readLink(path)
-                guard let resolved = realPath(path) else { throw unresolvableLink(path) }
-                guard resolved == root || resolved.hasPrefix(root + "/") else {
-                    throw BuildError.linkLeavesSource(link: path, target: target, root: root)
-                }
-                let targetInfo = try statOrThrow(resolved)
-                if isFolder(targetInfo) && excludes.excludes(relativePath, isFolder: true) { continue }
-                switch symlinks {
-                case .preserve:
-                    if target.hasPrefix("/") { throw BuildError.absoluteLinkPreserved(link: path, target: target) }
-                    entries.append(PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .symlink(target: target),
-                                                size: Int64(target.utf8.count), fileStat: FileStat(info), origin: origin))
-                case .follow:
-                    if isFolder(targetInfo) {
-                        guard active.insert(resolved).inserted else { throw BuildError.linkLoop(link: path) }
-                        try walkFolder(resolved, zipFolder: zipPath, root: root, origin: origin, active: &active)
-                        active.remove(resolved)
-                    } else {
-                        try addFile(at: resolved, info: targetInfo, zipPath: zipPath, origin: origin)
-                    }
-                }
-            } else if isFolder(info) {
-                if excludes.excludes(relativePath, isFolder: true) { continue }
-                guard active.insert(path).inserted else { throw BuildError.linkLoop(link: path) }
-                try walkFolder(path, zipFolder: zipPath, root: root, origin: origin, active: &active)
-                active.remove(path)
-            } else {
-                if excludes.excludes(relativePath, isFolder: false) { continue }
-                try addFile(at: path, info: info, zipPath: zipPath, origin: origin)
-            }
-        }
-    }
-
-    private mutating func addFile(at path: String, info: stat, zipPath: String, origin: String) throws {
+    private func fileEntry(at path: String, info: stat, zipPath: String, origin: String) throws -> PlannedEntry {
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw BuildError.unsupportedFileType(path: path, kind: fileKindName(info.st_mode))
         }
-        entries.append(PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .file(executable: info.st_mode & 0o111 != 0),
-                                    size: Int64(info.st_size), fileStat: FileStat(info), origin: origin))
+        return PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .file(executable: info.st_mode & 0o111 != 0),
+                            size: Int64(info.st_size), fileStat: FileStat(info), origin: origin)
+    }
+}
+
+/// What an item of a folder adds to the layer.
+private enum FolderChild {
+    case entry(PlannedEntry)
+    case folder(FolderNode)
+}
+
+/// A folder of a source being walked. Listed by one thread, then read by the walk once its level is done.
+private final class FolderNode: @unchecked Sendable {
+    let path: String
+    let zipFolder: String
+    /// The names from the source down to this folder, which the excludes are matched against.
+    let relativePath: [Substring]
+    /// The folders from the source down to this one, to tell a loop of links.
+    let ancestors: [String]
+    /// What the folder holds, each list sorted by zip path.
+    private(set) var files: [PlannedEntry] = []
+    private(set) var subfolders: [FolderNode] = []
+    private(set) var failure: Error?
+
+    init(path: String, zipFolder: String, relativePath: [Substring], ancestors: [String]) {
+        self.path = path
+        self.zipFolder = zipFolder
+        self.relativePath = relativePath
+        self.ancestors = ancestors
+    }
+
+    func list(with walker: SourceWalker, root: String, origin: String) {
+        do {
+            let ownNames = walker.ownFiles.names(in: path)
+            var relativePath = self.relativePath
+            var found: [PlannedEntry] = []
+            var names: [String] = []
+            for item in try listFolder(path, skipping: { StagingName.isStaging($0) || ownNames?.contains($0) == true }) {
+                relativePath.append(Substring(item.name))
+                defer { relativePath.removeLast() }
+                switch try walker.item(item, in: self, relativePath: relativePath, root: root, origin: origin) {
+                case .entry(let entry)?:
+                    found.append(entry)
+                    names.append(item.name)
+                case .folder(let folder)?: subfolders.append(folder)
+                case nil: break
+                }
+            }
+            // Sorted by index, by name: no reference counting, and the folder's path is not compared each time.
+            let order = names.withUnsafeBufferPointer { names in names.indices.sorted { bytewiseLess(names[$0], names[$1]) } }
+            files = order.map { found[$0] }
+            subfolders.sort { bytewiseLess($0.zipFolder, $1.zipFolder) }
+        } catch {
+            failure = error
+        }
+    }
+
+    /// The entries below this folder in zip path order: its files, each subfolder's entries where the
+    /// subfolder's path and its `/` sort among the files' paths.
+    func appendEntries(to entries: inout [PlannedEntry]) {
+        var next = 0
+        for folder in subfolders {
+            while next < files.count, sortsBeforeFolder(files[next].zipPath, folder.zipFolder) {
+                entries.append(files[next])
+                next += 1
+            }
+            folder.appendEntries(to: &entries)
+        }
+        entries.append(contentsOf: files[next...])
+    }
+}
+
+/// Whether `path` sorts bytewise before `folder + "/"`, and so before everything in that folder.
+private func sortsBeforeFolder(_ path: String, _ folder: String) -> Bool {
+    var path = path, folder = folder
+    return path.withUTF8 { p in
+        folder.withUTF8 { f in
+            let common = min(p.count, f.count)
+            let order = common == 0 ? 0 : memcmp(p.baseAddress!, f.baseAddress!, common)
+            if order != 0 { return order < 0 }
+            return p.count <= f.count || p[f.count] < UInt8(ascii: "/")
+        }
     }
 }
 
 /// What layerpack itself writes — the zip, the lock file, the publish state, `.layerpack/`, the entry
 /// cache and their temporary files — is never packed, even when a source contains it: a layer that
 /// held its own previous zip would never have a stable hash. A folder listed here is skipped whole.
-struct OwnFiles {
+struct OwnFiles: Sendable {
     /// Their names by the real folder they are in.
     private let namesByFolder: [String: Set<String>]
 
@@ -236,7 +351,7 @@ struct OwnFiles {
 }
 
 /// Bytewise order of the UTF-8 encodings: the order of entries in our zips and lock files.
-func bytewiseLess(_ a: String, _ b: String) -> Bool {
+func bytewiseLess<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
     let fast = a.utf8.withContiguousStorageIfAvailable { x in
         b.utf8.withContiguousStorageIfAvailable { y in
             let common = min(x.count, y.count)
