@@ -38,7 +38,7 @@ public struct SHA256: ~Copyable {
         var bytes = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &bytes, &length)
-        return Digest(bytes: Array(bytes.prefix(Int(length))))
+        return Digest(bytes: bytes.prefix(Int(length)))
     }
 
     public static func hash(_ data: some DataProtocol) -> Digest {
@@ -82,7 +82,7 @@ public enum HMACSHA256 {
             }
         }
         guard result != nil else { fatalError("OpenSSL HMAC-SHA256 failed: \(OpenSSLError.drainQueue())") }
-        return Digest(bytes: Array(output.prefix(Int(length))))
+        return Digest(bytes: output.prefix(Int(length)))
     }
 }
 
@@ -94,33 +94,70 @@ public enum SHA1 {
         var length: UInt32 = 0
         let result = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &output, &length, EVP_sha1(), nil) }
         guard result == 1 else { fatalError("OpenSSL SHA-1 failed: \(OpenSSLError.drainQueue())") }
-        return Digest(bytes: Array(output.prefix(Int(length))))
+        return Digest(bytes: output.prefix(Int(length)))
     }
 }
 
-/// The bytes of a digest, with the encodings AWS and Terraform use.
+/// The bytes of a digest, with the encodings AWS and Terraform use. Up to 32 bytes (SHA-256 and
+/// HMAC-SHA256 fill them, SHA-1 takes 20), kept inline: a build holds one per file, and a digest that
+/// allocated would cost a heap block and reference counting each.
 public struct Digest: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    @usableFromInline let count: UInt8
 
-    public init(bytes: [UInt8]) { self.bytes = bytes }
+    /// Inlinable, so that it is compiled for the caller's collection (copied in one move where contiguous).
+    @inlinable public init(bytes: some Collection<UInt8>) {
+        precondition(bytes.count <= 32, "a digest holds at most 32 bytes")
+        count = UInt8(bytes.count)
+        Swift.withUnsafeMutableBytes(of: &words) { words in
+            if bytes.withContiguousStorageIfAvailable({ words.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+                for (index, byte) in bytes.enumerated() { words[index] = byte }
+            }
+        }
+    }
+
+    /// Calls `body` with the digest's bytes.
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        var words = words
+        return try Swift.withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)])) }
+    }
+
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
     /// Lowercase hex, as SigV4 and our lock file write it.
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+        String(unsafeUninitializedCapacity: Int(count) * 2) { out in
+            writeHex(into: UnsafeMutableRawBufferPointer(out))
+            return Int(count) * 2
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Writes the lowercase hex digits into the start of `out`, which has room for them.
+    public func writeHex(into out: UnsafeMutableRawBufferPointer) {
+        withUnsafeBytes { bytes in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = hexDigit(byte >> 4)
+                out[2 * index + 1] = hexDigit(byte & 0x0f)
+            }
+        }
     }
 
     /// Standard base64 with padding: Terraform's `filebase64sha256()` and Lambda's `CodeSha256`.
-    public var base64: String { Data(bytes).base64EncodedString() }
+    public var base64: String { withUnsafeBytes { Data($0).base64EncodedString() } }
 
     public var description: String { hex }
+
+    public static func == (a: Digest, b: Digest) -> Bool {
+        a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 }
+
+/// `0`–`9`, `a`–`f`.
+private func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble }
 
 public enum HashingError: Error, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)

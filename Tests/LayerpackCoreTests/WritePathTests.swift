@@ -23,16 +23,18 @@ private func sampleEntries() -> [(name: String, method: EntryPayload.Method, con
 
 /// Writes the sample entries with `ZipWriter` through blocks of `blockSize` bytes.
 private func writeSample(to path: String, blockSize: Int) throws -> (digest: Digest, size: Int64) {
-    let writer = try ZipWriter(path: path, reportedPath: "dist/sample.zip", blockSize: blockSize)
     let compressor = DeflateCompressor(level: 6)
-    for entry in sampleEntries() {
-        try writer.add(name: entry.name, mode: S_IFREG_ | 0o644, method: entry.method) {
-            entry.content.withUnsafeBytes { content in
-                EntryPayload(method: entry.method, crc: crc32(content), uncompressedSize: content.count,
-                             bytes: entry.method == .store ? entry.content : compressor.compress(content),
-                             contentDigest: SHA256.hash(entry.content))
-            }
+    let entries = sampleEntries()
+    let writer = try ZipWriter(path: path, reportedPath: "dist/sample.zip", blockSize: blockSize) { index in
+        let entry = entries[index]
+        return entry.content.withUnsafeBytes { content in
+            EntryPayload(method: entry.method, crc: crc32(content), uncompressedSize: content.count,
+                         bytes: entry.method == .store ? entry.content : compressor.compress(content),
+                         contentDigest: SHA256.hash(entry.content))
         }
+    }
+    for entry in entries {
+        try writer.add(name: entry.name, mode: S_IFREG_ | 0o644, method: entry.method)
     }
     return try writer.close()
 }

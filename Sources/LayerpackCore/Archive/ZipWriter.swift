@@ -30,23 +30,30 @@ struct EntryPayload: Sendable {
 /// Writes a zip with libzip from entries whose bytes are already compressed, so libzip only lays out
 /// headers and data. Each entry gets a fixed timestamp and a normalised Unix mode.
 ///
-/// libzip pulls every entry's data when the archive is closed, in the order entries were added; the
-/// `load` closure of an entry runs then, so only one entry's bytes are held by the writer at a time.
-/// It writes the archive into a `ZipDestination`, which hashes it on the way.
+/// libzip pulls every entry's data when the archive is closed, in the order entries were added; `load`
+/// runs then, on the closing thread, with the entry's number (0 for the first added), so only one
+/// entry's bytes are held by the writer at a time. It writes the archive into a `ZipDestination`,
+/// which hashes it on the way.
 final class ZipWriter {
     private var archive: OpaquePointer?
     private let destination: ZipDestination
-    private var sources: [EntrySource] = []
+    private let load: (Int) throws -> EntryPayload
+    /// One libzip source state per entry, in blocks that never move (libzip holds their addresses).
+    private var blocks: [UnsafeMutablePointer<EntrySource>] = []
+    private var count = 0
+    private static let blockLength = 4096
 
     /// DOS date and time of every entry: 1980-01-01 00:00:00, the earliest a zip can say.
     static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1
     static let dosTime: UInt16 = 0
 
     /// Starts a new archive at `path`; nothing is written there until `close()`. Errors name `reportedPath`.
-    init(path: String, reportedPath: String? = nil, blockSize: Int = ZipDestination.defaultBlockSize) throws {
+    init(path: String, reportedPath: String? = nil, blockSize: Int = ZipDestination.defaultBlockSize,
+         load: @escaping (Int) throws -> EntryPayload) throws {
         // libzip turns DOS times into time_t and back through local time; in UTC that round trip is exact.
         ZipWriter.useUTC()
         destination = ZipDestination(path: path, reportedPath: reportedPath ?? path, blockSize: blockSize)
+        self.load = load
         var error = zip_error_t()
         zip_error_init(&error)
         defer { zip_error_fini(&error) }
@@ -64,17 +71,25 @@ final class ZipWriter {
     }
 
     deinit {
+        // libzip lets go of every source when the archive is closed or discarded, before the states go.
         if let archive { zip_discard(archive) }
+        for (number, block) in blocks.enumerated() {
+            let used = min(ZipWriter.blockLength, count - number * ZipWriter.blockLength)
+            for index in 0..<used { zip_error_fini(&block[index].zipError) }
+            block.deinitialize(count: used)
+            block.deallocate()
+        }
     }
 
-    func add(name: String, mode: UInt32, method: EntryPayload.Method, load: @escaping () throws -> EntryPayload) throws {
+    /// Adds the next entry; its payload is asked of `load` when the archive is closed.
+    func add(name: String, mode: UInt32, method: EntryPayload.Method) throws {
         guard let archive else { preconditionFailure("entry added to a closed ZipWriter") }
-        let entry = EntrySource(load: load)
-        let context = Unmanaged.passRetained(entry).toOpaque()
-        guard let source = zip_source_function(archive, entrySourceCallback, context) else {
-            Unmanaged<EntrySource>.fromOpaque(context).release()
-            throw failure(archive)
-        }
+        if count % ZipWriter.blockLength == 0 { blocks.append(.allocate(capacity: ZipWriter.blockLength)) }
+        let slot = blocks[blocks.count - 1] + count % ZipWriter.blockLength
+        slot.initialize(to: EntrySource(writer: Unmanaged.passUnretained(self), number: count))
+        zip_error_init(&slot.pointee.zipError)
+        count += 1
+        guard let source = zip_source_function(archive, entrySourceCallback, slot) else { throw failure(archive) }
         let index = zip_file_add(archive, name, source, zip_flags_t(ZIP_FL_ENC_UTF_8))
         guard index >= 0 else {
             zip_source_free(source)
@@ -87,7 +102,6 @@ final class ZipWriter {
               zip_file_set_dostime(archive, entryIndex, ZipWriter.dosTime, ZipWriter.dosDate, 0) == 0,
               zip_file_set_external_attributes(archive, entryIndex, 0, zip_uint8_t(ZIP_OPSYS_UNIX), mode << 16) == 0
         else { throw failure(archive) }
-        sources.append(entry)
     }
 
     /// Writes the archive and returns its SHA-256 and size, taken as it was written.
@@ -96,7 +110,7 @@ final class ZipWriter {
         self.archive = nil
         let closed = zip_close(archive) == 0
         if !closed {
-            let error = sources.lazy.compactMap(\.error).first ?? destination.failure ?? failure(archive)
+            let error = firstLoadError ?? destination.failure ?? failure(archive)
             zip_discard(archive)
             throw error
         }
@@ -105,6 +119,15 @@ final class ZipWriter {
             throw BuildError.archive(path: destination.reportedPath, reason: "it has no entries")
         }
         return written
+    }
+
+    private var firstLoadError: Error? {
+        for (number, block) in blocks.enumerated() {
+            for index in 0..<min(ZipWriter.blockLength, count - number * ZipWriter.blockLength) {
+                if let error = block[index].error { return error }
+            }
+        }
+        return nil
     }
 
     private func failure(_ archive: OpaquePointer) -> BuildError {
@@ -117,38 +140,37 @@ final class ZipWriter {
     }()
 
     static func useUTC() { _ = utc }
+
+    /// Loads entry `number`'s payload unless what is asked for is already here (the stat, or the bytes too).
+    fileprivate func ensureLoaded(_ entry: UnsafeMutablePointer<EntrySource>, bytes: Bool) -> Bool {
+        if entry.pointee.stat != nil && (!bytes || entry.pointee.payload != nil) { return true }
+        do {
+            let payload = try load(entry.pointee.number)
+            entry.pointee.payload = payload
+            entry.pointee.stat = (payload.method, payload.crc, payload.uncompressedSize, payload.bytes.count)
+            return true
+        } catch {
+            entry.pointee.error = error
+            zip_error_set(&entry.pointee.zipError, ZIP_ER_READ, 0)
+            return false
+        }
+    }
 }
 
-/// The state behind one libzip source: loads the payload when libzip first asks, hands out its
-/// bytes, and lets them go once libzip has read them.
-private final class EntrySource {
-    let load: () throws -> EntryPayload
+/// The state behind one libzip source: its entry's number, the payload while libzip reads it, and
+/// how far it has read.
+private struct EntrySource {
+    let writer: Unmanaged<ZipWriter>
+    let number: Int
     var payload: EntryPayload?
     var stat: (method: EntryPayload.Method, crc: UInt32, size: Int, compressedSize: Int)?
     var offset = 0
     var error: Error?
     var zipError = zip_error_t()
 
-    init(load: @escaping () throws -> EntryPayload) {
-        self.load = load
-        zip_error_init(&zipError)
-    }
-
-    deinit { zip_error_fini(&zipError) }
-
-    /// Loads the payload unless what is asked for is already here (the stat, or the bytes too).
-    func ensureLoaded(bytes: Bool) -> Bool {
-        if stat != nil && (!bytes || payload != nil) { return true }
-        do {
-            let payload = try load()
-            self.payload = payload
-            stat = (payload.method, payload.crc, payload.uncompressedSize, payload.bytes.count)
-            return true
-        } catch {
-            self.error = error
-            zip_error_set(&zipError, ZIP_ER_READ, 0)
-            return false
-        }
+    init(writer: Unmanaged<ZipWriter>, number: Int) {
+        self.writer = writer
+        self.number = number
     }
 }
 
@@ -157,12 +179,13 @@ private let supportedCommands: zip_int64_t = [ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, 
     .reduce(0) { $0 | (zip_int64_t(1) << zip_int64_t($1.rawValue)) }
 
 private let entrySourceCallback: zip_source_callback = { context, data, length, command in
-    let entry = Unmanaged<EntrySource>.fromOpaque(context!).takeUnretainedValue()
+    let entry = context!.assumingMemoryBound(to: EntrySource.self)
     switch command {
     case ZIP_SOURCE_SUPPORTS:
         return supportedCommands
     case ZIP_SOURCE_STAT:
-        guard entry.ensureLoaded(bytes: false), let stat = entry.stat, let data else { return -1 }
+        guard entry.pointee.writer.takeUnretainedValue().ensureLoaded(entry, bytes: false), let stat = entry.pointee.stat,
+              let data else { return -1 }
         let out = data.assumingMemoryBound(to: zip_stat_t.self)
         zip_stat_init(out)
         out.pointee.valid = zip_uint64_t(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC)
@@ -172,31 +195,30 @@ private let entrySourceCallback: zip_source_callback = { context, data, length, 
         out.pointee.crc = stat.crc
         return zip_int64_t(MemoryLayout<zip_stat_t>.size)
     case ZIP_SOURCE_OPEN:
-        guard entry.ensureLoaded(bytes: true) else { return -1 }
-        entry.offset = 0
+        guard entry.pointee.writer.takeUnretainedValue().ensureLoaded(entry, bytes: true) else { return -1 }
+        entry.pointee.offset = 0
         return 0
     case ZIP_SOURCE_READ:
-        guard let payload = entry.payload, let data else {
-            zip_error_set(&entry.zipError, ZIP_ER_INTERNAL, 0)
+        guard let data, let count = entry.pointee.payload.map({ min(Int(length), $0.bytes.count - entry.pointee.offset) }) else {
+            zip_error_set(&entry.pointee.zipError, ZIP_ER_INTERNAL, 0)
             return -1
         }
-        let count = min(Int(length), payload.bytes.count - entry.offset)
         guard count > 0 else { return 0 }
-        payload.bytes.withUnsafeBytes { bytes in
-            data.copyMemory(from: bytes.baseAddress! + entry.offset, byteCount: count)
+        entry.pointee.payload!.bytes.withUnsafeBytes { bytes in
+            data.copyMemory(from: bytes.baseAddress! + entry.pointee.offset, byteCount: count)
         }
-        entry.offset += count
+        entry.pointee.offset += count
         return zip_int64_t(count)
     case ZIP_SOURCE_CLOSE:
-        entry.payload = nil
+        entry.pointee.payload = nil
         return 0
     case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&entry.zipError, data, length)
+        return zip_error_to_data(&entry.pointee.zipError, data, length)
     case ZIP_SOURCE_FREE:
-        Unmanaged<EntrySource>.fromOpaque(context!).release()
+        entry.pointee.payload = nil
         return 0
     default:
-        zip_error_set(&entry.zipError, ZIP_ER_OPNOTSUPP, 0)
+        zip_error_set(&entry.pointee.zipError, ZIP_ER_OPNOTSUPP, 0)
         return -1
     }
 }

@@ -61,7 +61,7 @@ final class EntryCache: Sendable {
         var header = [UInt8](repeating: 0, count: EntryCache.headerSize)
         guard info.st_size >= EntryCache.headerSize + EntryCache.trailerSize,
               header.withUnsafeMutableBytes({ FileIO.readExactly(descriptor, into: $0) }),
-              Array(header[0..<8]) == EntryCache.magic, Array(header[8..<40]) == digest.bytes,
+              Array(header[0..<8]) == EntryCache.magic, digest.withUnsafeBytes({ header[8..<40].elementsEqual($0) }),
               header.littleEndian(UInt32.self, at: 40) == UInt32(level),
               header.littleEndian(UInt64.self, at: 48) == UInt64(size)
         else { return nil }

@@ -137,26 +137,23 @@ public enum LayerBuilder {
         defer { prefetcher.finish() }
         var digests: [Digest] = []
         digests.reserveCapacity(entries.count)
-        var lockEntries: [LockFile.Entry] = []
-        lockEntries.reserveCapacity(entries.count)
         let progress = ProgressCounter(plan.entries, report: options.progress)
-        let writer = try ZipWriter(path: path, reportedPath: reportedPath)
-        for (index, entry) in entries.enumerated() {
-            // libzip pulls the entries in order on this thread, as it writes them.
-            try writer.add(name: entry.zipPath, mode: entry.mode, method: methods[index]) {
-                let payload = try prefetcher.take(index)
-                digests.append(payload.contentDigest)
-                lockEntries.append(LockFile.Entry(sha256: payload.contentDigest.hex, mode: LockFile.mode(entry.mode)))
-                progress.advance(by: entry)
-                return payload
-            }
+        // libzip pulls the entries in order on this thread, as it writes them.
+        let writer = try ZipWriter(path: path, reportedPath: reportedPath) { index in
+            let payload = try prefetcher.take(index)
+            digests.append(payload.contentDigest)
+            progress.advance(by: entries[index])
+            return payload
+        }
+        for index in entries.indices {
+            try writer.add(name: entries[index].zipPath, mode: entries[index].mode, method: methods[index])
         }
         let (digest, size) = try writer.close()
         prefetcher.finish()
         try reader.checkSourcesOfCopies()
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
-                            compressionLevel: level, compressor: compressor(level: level), sortedPaths: entries.map(\.zipPath),
-                            entries: lockEntries)
+                            compressionLevel: level, compressor: compressor(level: level), planned: entries,
+                            digests: digests)
         let result = BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
                                  sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                                  statistics: reader.statistics)

@@ -31,14 +31,16 @@ public struct LockFile: Codable, Equatable, Sendable {
     public var entries: [String: Entry] {
         switch storage {
         case .byPath(let entries): return entries
-        case .inOrder(let paths, let entries): return Dictionary(uniqueKeysWithValues: zip(paths, entries))
+        case .built(let planned, let digests):
+            return Dictionary(uniqueKeysWithValues: zip(planned, digests).map { ($0.zipPath, Entry(sha256: $1.hex, mode: LockFile.mode($0.mode))) })
         }
     }
 
-    /// A build has its entries in zip path order already: kept so, `encoded()` neither sorts nor looks up.
+    /// A build's lock is its plan's entries (in zip path order already) and their digests, kept as they are:
+    /// `encoded()` neither sorts nor looks up, nor makes a string per digest.
     private enum Storage: Sendable {
         case byPath([String: Entry])
-        case inOrder(paths: [String], entries: [Entry])
+        case built(entries: [PlannedEntry], digests: [Digest])
     }
 
     private let storage: Storage
@@ -54,12 +56,12 @@ public struct LockFile: Codable, Equatable, Sendable {
                   compressor: compressor, storage: .byPath(entries))
     }
 
-    /// A lock of `paths` (in bytewise order, no two alike) and their entries.
+    /// The lock of a build of `entries` (a plan's, in zip path order), whose contents have `digests`.
     init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String?,
-         sortedPaths paths: [String], entries: [Entry]) {
-        precondition(paths.count == entries.count, "one entry per path")
+         planned entries: [PlannedEntry], digests: [Digest]) {
+        precondition(entries.count == digests.count, "one digest per entry")
         self.init(layerName: layerName, sourceCodeHash: sourceCodeHash, sourceCodeSize: sourceCodeSize, compressionLevel: compressionLevel,
-                  compressor: compressor, storage: .inOrder(paths: paths, entries: entries))
+                  compressor: compressor, storage: .built(entries: entries, digests: digests))
     }
 
     private init(layerName: String, sourceCodeHash: String, sourceCodeSize: Int64, compressionLevel: Int, compressor: String?, storage: Storage) {
@@ -94,16 +96,6 @@ public struct LockFile: Codable, Equatable, Sendable {
         try container.encode(entries, forKey: .entries)
     }
 
-    /// The entries in bytewise order of their paths.
-    private var sortedEntries: (paths: [String], entries: [Entry]) {
-        switch storage {
-        case .inOrder(let paths, let entries): return (paths, entries)
-        case .byPath(let byPath):
-            let paths = byPath.keys.sorted(by: bytewiseLess)
-            return (paths, paths.map { byPath[$0]! })
-        }
-    }
-
     public static func == (a: LockFile, b: LockFile) -> Bool {
         a.lockVersion == b.lockVersion && a.layerName == b.layerName && a.sourceCodeHash == b.sourceCodeHash
             && a.sourceCodeSize == b.sourceCodeSize && a.compressionLevel == b.compressionLevel && a.compressor == b.compressor
@@ -114,33 +106,49 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// Written by hand: a large layer's lock is thousands of entries, and JSONEncoder took a tenth of a
     /// second over them.
     public func encoded() -> Data {
-        let (paths, entries) = sortedEntries
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + paths.count * 140)
-        func text(_ string: String) { out.append(contentsOf: string.utf8) }
-        text("{\n  \"compression_level\" : \(compressionLevel),\n")
+        var out = JSONBytes()
+        out.append("{\n  \"compression_level\" : \(compressionLevel),\n")
         if let compressor {
-            text("  \"compressor\" : ")
-            appendJSONString(compressor, to: &out)
-            text(",\n")
+            out.append("  \"compressor\" : ")
+            out.appendString(compressor)
+            out.append(",\n")
         }
-        text("  \"entries\" : {")
-        for (index, (path, entry)) in zip(paths, entries).enumerated() {
-            text(index == 0 ? "\n    " : ",\n    ")
-            appendJSONString(path, to: &out)
-            text(" : {\n      \"mode\" : ")
-            appendJSONString(entry.mode, to: &out)
-            text(",\n      \"sha256\" : ")
-            appendJSONString(entry.sha256, to: &out)
-            text("\n    }")
+        out.append("  \"entries\" : {")
+        func entry(_ index: Int, path: String, mode: (inout JSONBytes) -> Void, sha256: (inout JSONBytes) -> Void) {
+            out.append(index == 0 ? "\n    " : ",\n    ")
+            out.appendString(path)
+            out.append(" : {\n      \"mode\" : \"")
+            mode(&out)
+            out.append("\",\n      \"sha256\" : \"")
+            sha256(&out)
+            out.append("\"\n    }")
         }
-        text(paths.isEmpty ? "},\n" : "\n  },\n")
-        text("  \"layer_name\" : ")
-        appendJSONString(layerName, to: &out)
-        text(",\n  \"lock_version\" : \(lockVersion),\n  \"source_code_hash\" : ")
-        appendJSONString(sourceCodeHash, to: &out)
-        text(",\n  \"source_code_size\" : \(sourceCodeSize)\n}\n")
-        return Data(out)
+        let count: Int
+        switch storage {
+        case .built(let planned, let digests):
+            count = planned.count
+            // Entries have two or three modes between them: each written once as text.
+            var modes: [UInt32: String] = [:]
+            for index in planned.indices {
+                let mode = planned[index].mode
+                let text = modes[mode] ?? LockFile.mode(mode)
+                modes[mode] = text
+                entry(index, path: planned[index].zipPath, mode: { $0.append(text) }, sha256: { $0.appendHex(digests[index]) })
+            }
+        case .byPath(let byPath):
+            count = byPath.count
+            for (index, path) in byPath.keys.sorted(by: bytewiseLess).enumerated() {
+                let locked = byPath[path]!
+                entry(index, path: path, mode: { $0.appendEscaped(locked.mode) }, sha256: { $0.appendEscaped(locked.sha256) })
+            }
+        }
+        out.append(count == 0 ? "},\n" : "\n  },\n")
+        out.append("  \"layer_name\" : ")
+        out.appendString(layerName)
+        out.append(",\n  \"lock_version\" : \(lockVersion),\n  \"source_code_hash\" : ")
+        out.appendString(sourceCodeHash)
+        out.append(",\n  \"source_code_size\" : \(sourceCodeSize)\n}\n")
+        return Data(out.bytes)
     }
 
     /// The lock at `path`, or nil when there is none.
@@ -194,30 +202,49 @@ public struct LockFile: Codable, Equatable, Sendable {
     }
 }
 
-/// Appends a JSON string literal: quotes, backslashes and control characters escaped, the rest as is.
-func appendJSONString(_ string: String, to out: inout [UInt8]) {
-    out.append(UInt8(ascii: "\""))
-    // Most strings need no escape: copied whole.
-    if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-        out.append(contentsOf: string.utf8)
-        out.append(UInt8(ascii: "\""))
-        return
+/// JSON text being written: strings copied as whole UTF-8 runs, and escaped only where they need it.
+struct JSONBytes {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
-    for byte in string.utf8 {
-        switch byte {
-        case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), byte])
-        case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), byte])
-        case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
-        case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
-        case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
-        case ..<0x20: out.append(contentsOf: "\\u00".utf8 + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xf)]])
-        default: out.append(byte)
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped, the rest as is.
+    mutating func appendString(_ string: String) {
+        bytes.append(UInt8(ascii: "\""))
+        appendEscaped(string)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The inside of a JSON string literal.
+    mutating func appendEscaped(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            // Most strings need no escape: copied whole.
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                return bytes.append(contentsOf: utf8)
+            }
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), byte]
+                case UInt8(ascii: "\n"): append("\\n")
+                case UInt8(ascii: "\r"): append("\\r")
+                case UInt8(ascii: "\t"): append("\\t")
+                case ..<0x20: append("\\u00" + String(byte >> 4, radix: 16) + String(byte & 0xf, radix: 16))
+                default: bytes.append(byte)
+                }
+            }
         }
     }
-    out.append(UInt8(ascii: "\""))
-}
 
-private let hexDigits = Array("0123456789abcdef".utf8)
+    mutating func appendHex(_ digest: Digest) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 64))
+        bytes.withUnsafeMutableBytes { digest.writeHex(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+    }
+}
 
 let stableJSONEncoder: JSONEncoder = {
     let encoder = JSONEncoder()

@@ -328,7 +328,7 @@ extension StatCache {
                 let zip = zipPath.isEmpty ? nil : ZipIdentity(
                     path: zipPath, device: bytes.le(UInt64.self, 96), inode: bytes.le(UInt64.self, 104),
                     size: Int64(bitPattern: bytes.le(UInt64.self, 112)), modifiedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, 120)),
-                    changedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, 128)), digest: Digest(bytes: Array(bytes[136..<168])))
+                    changedNanoseconds: Int64(bitPattern: bytes.le(UInt64.self, 128)), digest: Digest(bytes: bytes[136..<168]))
                 let compressor = Snapshot.string(in: bytes, stringsStart: stringsStart, at: 72)
                 lock = LockMirror(lockDigest: Digest(bytes: lockDigest), layerName: Snapshot.string(in: bytes, stringsStart: stringsStart, at: 64),
                                   compressionLevel: Int(Int64(bitPattern: bytes.le(UInt64.self, 80))),
@@ -368,7 +368,7 @@ extension StatCache {
         func fingerprint(_ record: Int) -> Fingerprint? {
             guard hasFingerprint(record) else { return nil }
             let at = recordStart(record)
-            return Fingerprint(digest: Digest(bytes: Array(bytes[(at + 64)..<(at + 96)])), crc: bytes.le(UInt32.self, at + 44))
+            return Fingerprint(digest: Digest(bytes: bytes[(at + 64)..<(at + 96)]), crc: bytes.le(UInt32.self, at + 44))
         }
 
         func lockedMode(_ record: Int) -> UInt32 { bytes.le(UInt32.self, recordStart(record) + 128) }
@@ -376,7 +376,7 @@ extension StatCache {
         func lockedDigest(_ record: Int) -> Digest? {
             guard lockedMode(record) != 0 else { return nil }
             let at = recordStart(record) + 96
-            return Digest(bytes: Array(bytes[at..<(at + 32)]))
+            return Digest(bytes: bytes[at..<(at + 32)])
         }
 
         /// Whether record `record`'s file content is what the lock records for its zip path, compared in place.
@@ -389,7 +389,7 @@ extension StatCache {
         func lockedDigest(_ record: Int, equals digest: Digest) -> Bool {
             guard lockedMode(record) != 0 else { return false }
             let at = recordStart(record) + 96
-            return bytes[at..<(at + 32)].elementsEqual(digest.bytes)
+            return digest.withUnsafeBytes { bytes[at..<(at + 32)].elementsEqual($0) }
         }
 
         func record(_ record: Int) -> Record {
@@ -497,13 +497,17 @@ private struct LittleEndianWriter {
     }
 
     mutating func put(bytes: [UInt8]) {
-        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + $0.count)]).copyMemory(from: $0) }
+        bytes.withUnsafeBytes { put(raw: $0) }
+    }
+
+    mutating func put(raw bytes: UnsafeRawBufferPointer) {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
         offset += bytes.count
     }
 
     /// 32 bytes: the digest, or zeros.
     mutating func put(digest: Digest?) {
-        if let digest { put(bytes: digest.bytes) } else { pad(to: offset + 32) }
+        if let digest { digest.withUnsafeBytes { put(raw: $0) } } else { pad(to: offset + 32) }
     }
 
     mutating func pad(to end: Int) {
