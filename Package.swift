@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CLibcurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's `mallopt`, for the command line's allocator setting.
+        .systemLibrary(name: "CMalloc"),
 
         // What an interrupted run undoes (temporary files, multipart uploads) before it exits.
         .target(name: "Shutdown"),
@@ -36,7 +38,7 @@ let package = Package(
         // The command line: parses, calls LayerpackCore, prints.
         .executableTarget(
             name: "layerpack",
-            dependencies: ["LayerpackCore", "AWSClient", "Hashing", "Shutdown", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LayerpackCore", "AWSClient", "Hashing", "Shutdown", "CMalloc", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // templates/ is the one source of truth for layouts, scaffolds and partitions; this plugin embeds it

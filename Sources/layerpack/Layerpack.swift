@@ -1,5 +1,6 @@
 import ArgumentParser
 import AWSClient
+internal import CMalloc
 import Foundation
 import LayerpackCore
 import Shutdown
@@ -102,6 +103,12 @@ struct LayerOptions: ParsableArguments {
     }
 }
 
+/// glibc keeps freed small blocks in "fast bins" and merges them all, on one thread, whenever a large
+/// block is freed or wanted: a large layer's 100,000s of entries leave that many (libzip's and ours), and
+/// the merges took 0.4 s of a 3 s build of 100,000 files. Without fast bins, the per-thread cache still
+/// serves small blocks.
+private let withoutFastBins: Void = { _ = mallopt(M_MXFAST, 0) }()
+
 /// What one layer's command produced: its JSON document (with `--json`) and the exit status it asks for.
 struct LayerRun {
     var json: String?
@@ -112,6 +119,7 @@ struct LayerRun {
 /// Also the place every command starts handling Ctrl-C and SIGTERM, so an interrupted run cleans up.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     Shutdown.install()
+    _ = withoutFastBins
     do {
         return try body()
     } catch let exit as ExitCode {

@@ -31,17 +31,24 @@ struct EntryPayload: Sendable {
 /// headers and data. Each entry gets a fixed timestamp and a normalised Unix mode.
 ///
 /// libzip pulls every entry's data when the archive is closed, in the order entries were added; `load`
-/// runs then, on the closing thread, with the entry's number (0 for the first added), so only one
-/// entry's bytes are held by the writer at a time. It writes the archive into a `ZipDestination`,
+/// runs then, on the closing thread, with the entry's number (0 for the first added), so only the
+/// entry being written has its bytes held by the writer. It writes the archive into a `ZipDestination`,
 /// which hashes it on the way.
 final class ZipWriter {
     private var archive: OpaquePointer?
     private let destination: ZipDestination
     private let load: (Int) throws -> EntryPayload
-    /// One libzip source state per entry, in blocks that never move (libzip holds their addresses).
-    private var blocks: [UnsafeMutablePointer<EntrySource>] = []
+    /// Each libzip source's context: this writer and an entry number, in blocks that never move (libzip
+    /// holds their addresses).
+    private var blocks: [UnsafeMutablePointer<SourceContext>] = []
     private var count = 0
     private static let blockLength = 4096
+    /// The entries libzip has asked for and not yet closed (one, as libzip writes them one by one).
+    private var open: [OpenEntry] = []
+    /// The last entry closed, should libzip ask its sizes again.
+    private var lastClosed: (number: Int, stat: EntryStat)?
+    private var loadError: Error?
+    fileprivate var zipError = zip_error_t()
 
     /// DOS date and time of every entry: 1980-01-01 00:00:00, the earliest a zip can say.
     static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1
@@ -54,6 +61,7 @@ final class ZipWriter {
         ZipWriter.useUTC()
         destination = ZipDestination(path: path, reportedPath: reportedPath ?? path, blockSize: blockSize)
         self.load = load
+        zip_error_init(&zipError)
         var error = zip_error_t()
         zip_error_init(&error)
         defer { zip_error_fini(&error) }
@@ -71,25 +79,20 @@ final class ZipWriter {
     }
 
     deinit {
-        // libzip lets go of every source when the archive is closed or discarded, before the states go.
+        // libzip lets go of every source when the archive is closed or discarded, before the contexts go.
         if let archive { zip_discard(archive) }
-        for (number, block) in blocks.enumerated() {
-            let used = min(ZipWriter.blockLength, count - number * ZipWriter.blockLength)
-            for index in 0..<used { zip_error_fini(&block[index].zipError) }
-            block.deinitialize(count: used)
-            block.deallocate()
-        }
+        for block in blocks { block.deallocate() }
+        zip_error_fini(&zipError)
     }
 
     /// Adds the next entry; its payload is asked of `load` when the archive is closed.
     func add(name: String, mode: UInt32, method: EntryPayload.Method) throws {
         guard let archive else { preconditionFailure("entry added to a closed ZipWriter") }
         if count % ZipWriter.blockLength == 0 { blocks.append(.allocate(capacity: ZipWriter.blockLength)) }
-        let slot = blocks[blocks.count - 1] + count % ZipWriter.blockLength
-        slot.initialize(to: EntrySource(writer: Unmanaged.passUnretained(self), number: count))
-        zip_error_init(&slot.pointee.zipError)
+        let context = blocks[blocks.count - 1] + count % ZipWriter.blockLength
+        context.initialize(to: SourceContext(writer: Unmanaged.passUnretained(self), number: count))
         count += 1
-        guard let source = zip_source_function(archive, entrySourceCallback, slot) else { throw failure(archive) }
+        guard let source = zip_source_function(archive, entrySourceCallback, context) else { throw failure(archive) }
         let index = zip_file_add(archive, name, source, zip_flags_t(ZIP_FL_ENC_UTF_8))
         guard index >= 0 else {
             zip_source_free(source)
@@ -110,7 +113,7 @@ final class ZipWriter {
         self.archive = nil
         let closed = zip_close(archive) == 0
         if !closed {
-            let error = firstLoadError ?? destination.failure ?? failure(archive)
+            let error = loadError ?? destination.failure ?? failure(archive)
             zip_discard(archive)
             throw error
         }
@@ -119,15 +122,6 @@ final class ZipWriter {
             throw BuildError.archive(path: destination.reportedPath, reason: "it has no entries")
         }
         return written
-    }
-
-    private var firstLoadError: Error? {
-        for (number, block) in blocks.enumerated() {
-            for index in 0..<min(ZipWriter.blockLength, count - number * ZipWriter.blockLength) {
-                if let error = block[index].error { return error }
-            }
-        }
-        return nil
     }
 
     private func failure(_ archive: OpaquePointer) -> BuildError {
@@ -141,37 +135,67 @@ final class ZipWriter {
 
     static func useUTC() { _ = utc }
 
-    /// Loads entry `number`'s payload unless what is asked for is already here (the stat, or the bytes too).
-    fileprivate func ensureLoaded(_ entry: UnsafeMutablePointer<EntrySource>, bytes: Bool) -> Bool {
-        if entry.pointee.stat != nil && (!bytes || entry.pointee.payload != nil) { return true }
+    /// Entry `number`'s sizes, method and CRC, its payload loaded if it is not yet.
+    fileprivate func stat(_ number: Int) -> EntryStat? {
+        if let lastClosed, lastClosed.number == number { return lastClosed.stat }
+        return openEntry(number).map { open[$0].stat }
+    }
+
+    /// The position of entry `number` in `open`, loading its payload the first time it is asked for.
+    fileprivate func openEntry(_ number: Int) -> Int? {
+        if let position = open.firstIndex(where: { $0.number == number }) { return position }
+        precondition(number > (lastClosed?.number ?? -1), "libzip asked again for an entry it had closed")
         do {
-            let payload = try load(entry.pointee.number)
-            entry.pointee.payload = payload
-            entry.pointee.stat = (payload.method, payload.crc, payload.uncompressedSize, payload.bytes.count)
-            return true
+            open.append(OpenEntry(number: number, payload: try load(number)))
+            return open.count - 1
         } catch {
-            entry.pointee.error = error
-            zip_error_set(&entry.pointee.zipError, ZIP_ER_READ, 0)
-            return false
+            loadError = loadError ?? error
+            zip_error_set(&zipError, ZIP_ER_READ, 0)
+            return nil
         }
+    }
+
+    /// Loads entry `number` if need be, to be read from its first byte.
+    fileprivate func startReading(_ number: Int) -> Bool {
+        guard let position = openEntry(number) else { return false }
+        open[position].offset = 0
+        return true
+    }
+
+    /// Copies up to `length` more bytes of entry `number` to `data`; how many, or nil on an error.
+    fileprivate func read(_ number: Int, into data: UnsafeMutableRawPointer, length: Int) -> Int? {
+        guard let position = openEntry(number) else { return nil }
+        let count = min(length, open[position].payload.bytes.count - open[position].offset)
+        guard count > 0 else { return 0 }
+        let offset = open[position].offset
+        open[position].payload.bytes.withUnsafeBytes { data.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
+        open[position].offset += count
+        return count
+    }
+
+    /// Lets go of entry `number`'s bytes.
+    fileprivate func close(_ number: Int) {
+        guard let position = open.firstIndex(where: { $0.number == number }) else { return }
+        lastClosed = (number, open[position].stat)
+        open.remove(at: position)
     }
 }
 
-/// The state behind one libzip source: its entry's number, the payload while libzip reads it, and
-/// how far it has read.
-private struct EntrySource {
+/// What libzip asks a source for besides its bytes.
+private typealias EntryStat = (method: EntryPayload.Method, crc: UInt32, size: Int, compressedSize: Int)
+
+/// An entry whose payload libzip is reading.
+private struct OpenEntry {
+    let number: Int
+    let payload: EntryPayload
+    var offset = 0
+    var stat: EntryStat { (payload.method, payload.crc, payload.uncompressedSize, payload.bytes.count) }
+}
+
+/// A libzip source's context.
+private struct SourceContext {
     let writer: Unmanaged<ZipWriter>
     let number: Int
-    var payload: EntryPayload?
-    var stat: (method: EntryPayload.Method, crc: UInt32, size: Int, compressedSize: Int)?
-    var offset = 0
-    var error: Error?
-    var zipError = zip_error_t()
-
-    init(writer: Unmanaged<ZipWriter>, number: Int) {
-        self.writer = writer
-        self.number = number
-    }
 }
 
 private let supportedCommands: zip_int64_t = [ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE, ZIP_SOURCE_STAT,
@@ -179,13 +203,13 @@ private let supportedCommands: zip_int64_t = [ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, 
     .reduce(0) { $0 | (zip_int64_t(1) << zip_int64_t($1.rawValue)) }
 
 private let entrySourceCallback: zip_source_callback = { context, data, length, command in
-    let entry = context!.assumingMemoryBound(to: EntrySource.self)
+    let source = context!.assumingMemoryBound(to: SourceContext.self).pointee
+    let writer = source.writer.takeUnretainedValue()
     switch command {
     case ZIP_SOURCE_SUPPORTS:
         return supportedCommands
     case ZIP_SOURCE_STAT:
-        guard entry.pointee.writer.takeUnretainedValue().ensureLoaded(entry, bytes: false), let stat = entry.pointee.stat,
-              let data else { return -1 }
+        guard let stat = writer.stat(source.number), let data else { return -1 }
         let out = data.assumingMemoryBound(to: zip_stat_t.self)
         zip_stat_init(out)
         out.pointee.valid = zip_uint64_t(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC)
@@ -195,30 +219,17 @@ private let entrySourceCallback: zip_source_callback = { context, data, length, 
         out.pointee.crc = stat.crc
         return zip_int64_t(MemoryLayout<zip_stat_t>.size)
     case ZIP_SOURCE_OPEN:
-        guard entry.pointee.writer.takeUnretainedValue().ensureLoaded(entry, bytes: true) else { return -1 }
-        entry.pointee.offset = 0
-        return 0
+        return writer.startReading(source.number) ? 0 : -1
     case ZIP_SOURCE_READ:
-        guard let data, let count = entry.pointee.payload.map({ min(Int(length), $0.bytes.count - entry.pointee.offset) }) else {
-            zip_error_set(&entry.pointee.zipError, ZIP_ER_INTERNAL, 0)
-            return -1
-        }
-        guard count > 0 else { return 0 }
-        entry.pointee.payload!.bytes.withUnsafeBytes { bytes in
-            data.copyMemory(from: bytes.baseAddress! + entry.pointee.offset, byteCount: count)
-        }
-        entry.pointee.offset += count
+        guard let data, let count = writer.read(source.number, into: data, length: Int(length)) else { return -1 }
         return zip_int64_t(count)
-    case ZIP_SOURCE_CLOSE:
-        entry.pointee.payload = nil
+    case ZIP_SOURCE_CLOSE, ZIP_SOURCE_FREE:
+        writer.close(source.number)
         return 0
     case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&entry.pointee.zipError, data, length)
-    case ZIP_SOURCE_FREE:
-        entry.pointee.payload = nil
-        return 0
+        return zip_error_to_data(&writer.zipError, data, length)
     default:
-        zip_error_set(&entry.pointee.zipError, ZIP_ER_OPNOTSUPP, 0)
+        zip_error_set(&writer.zipError, ZIP_ER_OPNOTSUPP, 0)
         return -1
     }
 }

@@ -37,12 +37,12 @@ extension CheckReport: Encodable {
 public enum LayerCheck {
     public static func run(_ plan: LayerPlan, options: BuildOptions = BuildOptions()) throws -> CheckReport {
         let lockPath = plan.config.lockFilePath
-        guard let lockBytes = try LockFile.readBytes(at: lockPath) else {
+        guard FileManager.default.fileExists(atPath: lockPath) else {
             return CheckReport(lockFile: lockPath, lockMissing: true, added: plan.entries.map(\.zipPath), removed: [], changed: [],
                                settings: [], statistics: WorkStatistics())
         }
         let reader = ContentReader(plan: plan, options: options)
-        let locked = try LockedView(lockBytes, path: lockPath, plan: plan, statCache: reader.statCache)
+        let locked = try LockedView(path: lockPath, plan: plan, statCache: reader.statCache)
         let entries = plan.entries
         // Entries the stat cache vouches for are compared here; the rest are hashed on worker threads.
         var changed: [Int] = []
@@ -105,14 +105,16 @@ private struct LockedView {
     /// What the stat cache should record of the lock.
     let forStatCache: StatCache.LockedEntries
 
-    init(_ bytes: Data, path: String, plan: LayerPlan, statCache: StatCache?) throws {
-        if let statCache, let mirror = statCache.previous.lock, mirror.lockDigest == SHA256.hash(bytes) {
+    /// The lock file is hashed as it is read, a block at a time, and held whole only when it must be parsed.
+    init(path: String, plan: LayerPlan, statCache: StatCache?) throws {
+        if let statCache, let mirror = statCache.previous.lock, (try? SHA256.hash(fileAt: path)) == mirror.lockDigest {
             source = .mirror(statCache)
             (layerName, compressionLevel, compressor) = (mirror.layerName, mirror.compressionLevel, mirror.compressor)
             removed = statCache.lockedRecordsNotPlanned().map { statCache.previous.zipPath($0) }
             forStatCache = .previous
             return
         }
+        guard let bytes = try LockFile.readBytes(at: path) else { throw BuildError.unreadable(path: path, reason: "it was removed") }
         let lock = try LockFile.parse(bytes, path: path)
         source = .parsed(plan.entries.map { lock.entries[$0.zipPath]?.parsed })
         (layerName, compressionLevel, compressor) = (lock.layerName, lock.compressionLevel, lock.compressor)
