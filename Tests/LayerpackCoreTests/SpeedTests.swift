@@ -219,6 +219,45 @@ struct StatCacheTests {
         return layer
     }
 
+    /// A build of the same paths writes its cache over the previous cache's strings, patching the numbers:
+    /// the bytes must be those of the cache laid out anew.
+    @Test func aCacheOverThePreviousOnesStringsIsTheOneLaidOutAnew() throws {
+        func record(_ index: Int, generation: Int) -> StatCache.Snapshot.Record {
+            var info = stat()
+            info.st_dev = 7
+            info.st_ino = UInt(100 + index)
+            info.st_size = 10 + index + generation
+            info.st_mode = S_IFREG | 0o644
+            info.st_mtim = timespec(tv_sec: 1_000 + generation, tv_nsec: index)
+            info.st_ctim = info.st_mtim
+            let digest = SHA256.hash(Data("\(index)-\(generation)".utf8))
+            // One file never hashed, one not locked, one whose lock lags its content.
+            return StatCache.Snapshot.Record(
+                zipPath: "python/m\(index).py", sourcePath: "/src/python/m\(index).py", stat: FileStat(info),
+                fingerprint: index == 1 ? nil : Fingerprint(digest: digest, crc: UInt32(index * 31 + generation)),
+                lockedDigest: index == 2 ? nil : (index == 3 ? SHA256.hash(Data("old".utf8)) : digest), lockedMode: index == 2 ? 0 : 0o644)
+        }
+        func mirror(_ generation: Int, layer: String = "layer") -> LockMirror {
+            let zip = ZipIdentity(path: "/out/layer.zip", device: 7, inode: UInt64(9 + generation), size: Int64(500 + generation),
+                                  modifiedNanoseconds: Int64(generation), changedNanoseconds: Int64(generation + 1),
+                                  digest: SHA256.hash(Data("zip \(generation)".utf8)))
+            return LockMirror(lockDigest: SHA256.hash(Data("lock \(generation)".utf8)), layerName: layer, compressionLevel: 6,
+                              compressor: deflateCompressorVersion, zip: zip)
+        }
+        let old = (0..<5).map { record($0, generation: 0) }
+        let previous = try #require(StatCache.Snapshot.parse(StatCache.Snapshot.encode(records: old, reference: 5, lock: mirror(0))))
+        let new = (0..<5).map { record($0, generation: $0 % 2) }
+        let fields = { (index: Int) in
+            StatCache.Snapshot.RecordFields(stat: new[index].stat, fingerprint: new[index].fingerprint, lockedDigest: new[index].lockedDigest,
+                                            lockedMode: new[index].lockedMode)
+        }
+        let patched = try #require(previous.encodeReusingStrings(reference: 9, lock: mirror(1), fields: fields))
+        #expect(patched == StatCache.Snapshot.encode(records: new, reference: 9, lock: mirror(1)))
+        #expect(StatCache.Snapshot.parse(patched)?.records == new)
+        // Other names in the header: laid out anew.
+        #expect(previous.encodeReusingStrings(reference: 9, lock: mirror(1, layer: "renamed"), fields: fields) == nil)
+    }
+
     @Test func anUnchangedTreeIsNotHashedAndNothingIsWritten() throws {
         let layer = try builtLayer()
         let statCache = layer.root + "/.layerpack/stat-cache"

@@ -115,7 +115,17 @@ final class StatCache: @unchecked Sendable {
             changed = learnt[index].hashed || !sameSource[index]
         }
         guard changed else { return staging.file.discard() }
-        let data = Snapshot.encode(records: records(locked), reference: staging.reference, lock: mirror)
+        let (lockedEntry, removed) = lockedEntries(locked)
+        let fields = { (index: Int) -> Snapshot.RecordFields in
+            let (lockedDigest, lockedMode) = lockedEntry(index)
+            return Snapshot.RecordFields(stat: self.entries[index].fileStat, fingerprint: self.learnt[index].fingerprint ?? self.trustedFingerprint(at: index),
+                                         lockedDigest: lockedDigest, lockedMode: lockedMode)
+        }
+        // Most builds pack the files the last one did: the old cache's strings are then the new one's.
+        let samePaths = removed.isEmpty && entries.count == previous.count
+            && entries.indices.allSatisfy { matches[$0] == Int32($0) && sameSource[$0] }
+        let data = (samePaths ? previous.encodeReusingStrings(reference: staging.reference, lock: mirror, fields: fields) : nil)
+            ?? Snapshot.encode(records: records(fields, removed: removed), reference: staging.reference, lock: mirror)
         do {
             try data.withUnsafeBytes { try staging.file.write($0) }
             try staging.file.commit()
@@ -124,32 +134,34 @@ final class StatCache: @unchecked Sendable {
         }
     }
 
-    /// The new cache's records, in zip path order: one per plan entry, and one per locked zip path the plan lacks.
-    private func records(_ locked: LockedEntries) -> [Snapshot.Record] {
-        let lockedEntry: (Int) -> (digest: Digest?, mode: UInt32)
-        var removed: [Snapshot.Record] = []
+    /// The locked digest and mode of each plan entry, and the records of locked zip paths the plan lacks (in zip path order).
+    private func lockedEntries(_ locked: LockedEntries) -> (entry: (Int) -> (digest: Digest?, mode: UInt32), removed: [Snapshot.Record]) {
         switch locked {
         case .previous:
-            lockedEntry = { [previous] index in
+            let entry = { [previous] (index: Int) -> (digest: Digest?, mode: UInt32) in
                 guard let record = self.previousRecord(at: index) else { return (nil, 0) }
                 return (previous.lockedDigest(record), previous.lockedMode(record))
             }
-            removed = lockedRecordsNotPlanned().map { previous.record($0) }
+            return (entry, lockedRecordsNotPlanned().map { previous.record($0) })
         case .parsed(_, let lockEntries):
-            lockedEntry = { [entries] index in
+            let entry = { [entries] (index: Int) -> (digest: Digest?, mode: UInt32) in
                 guard let locked = lockEntries[entries[index].zipPath]?.parsed else { return (nil, 0) }
                 return locked
             }
             let planned = Set(entries.map(\.zipPath))
-            removed = lockEntries.filter { !planned.contains($0.key) }.compactMap { path, entry in
+            let removed = lockEntries.filter { !planned.contains($0.key) }.compactMap { path, entry in
                 entry.parsed.map {
                     Snapshot.Record(zipPath: path, sourcePath: "", stat: nil, fingerprint: nil, lockedDigest: $0.digest, lockedMode: $0.mode)
                 }
             }
-            removed.sort { bytewiseLess($0.zipPath, $1.zipPath) }
+            return (entry, removed.sorted { bytewiseLess($0.zipPath, $1.zipPath) })
         case .packed(_, let digests):
-            lockedEntry = { [entries] index in (digests[index], LockFile.modeValue(entries[index].mode)) }
+            return ({ [entries] index in (digests[index], LockFile.modeValue(entries[index].mode)) }, [])
         }
+    }
+
+    /// The new cache's records, in zip path order: one per plan entry, and the `removed` locked zip paths the plan lacks.
+    private func records(_ fields: (Int) -> Snapshot.RecordFields, removed: [Snapshot.Record]) -> [Snapshot.Record] {
         var records: [Snapshot.Record] = []
         records.reserveCapacity(entries.count + removed.count)
         var pendingRemoved = removed[...]
@@ -158,10 +170,9 @@ final class StatCache: @unchecked Sendable {
                 records.append(next)
                 pendingRemoved = pendingRemoved.dropFirst()
             }
-            let (lockedDigest, lockedMode) = lockedEntry(index)
-            records.append(Snapshot.Record(zipPath: entry.zipPath, sourcePath: entry.sourcePath, stat: entry.fileStat,
-                                           fingerprint: learnt[index].fingerprint ?? trustedFingerprint(at: index),
-                                           lockedDigest: lockedDigest, lockedMode: lockedMode))
+            let known = fields(index)
+            records.append(Snapshot.Record(zipPath: entry.zipPath, sourcePath: entry.sourcePath, stat: known.stat,
+                                           fingerprint: known.fingerprint, lockedDigest: known.lockedDigest, lockedMode: known.lockedMode))
         }
         records.append(contentsOf: pendingRemoved)
         return records
@@ -265,6 +276,14 @@ extension StatCache {
         struct Record: Equatable {
             var zipPath: String
             var sourcePath: String
+            var stat: FileStat?
+            var fingerprint: Fingerprint?
+            var lockedDigest: Digest?
+            var lockedMode: UInt32
+        }
+
+        /// A record's fields besides its strings.
+        struct RecordFields {
             var stat: FileStat?
             var fingerprint: Fingerprint?
             var lockedDigest: Digest?
@@ -447,33 +466,58 @@ extension StatCache {
                 out.put(string: headerStrings[1])
                 out.put(UInt64(bitPattern: Int64(lock?.compressionLevel ?? 0)))
                 out.put(string: headerStrings[2])
-                for value in [zip?.device ?? 0, zip?.inode ?? 0, UInt64(bitPattern: zip?.size ?? 0),
-                              UInt64(bitPattern: zip?.modifiedNanoseconds ?? 0), UInt64(bitPattern: zip?.changedNanoseconds ?? 0)] {
-                    out.put(value)
-                }
-                out.put(digest: zip?.digest)
-                out.pad(to: headerSize)
+                putZipIdentity(zip, into: &out)
                 for record in records {
                     out.put(string: record.zipPath)
                     out.put(string: record.sourcePath)
-                    let stat = record.stat
-                    out.put(stat?.device ?? 0)
-                    out.put(stat?.inode ?? 0)
-                    out.put(UInt64(bitPattern: stat?.size ?? 0))
-                    out.put(stat?.mode ?? 0)
-                    out.put(record.fingerprint?.crc ?? 0)
-                    out.put(UInt64(bitPattern: stat?.modifiedNanoseconds ?? 0))
-                    out.put(UInt64(bitPattern: stat?.changedNanoseconds ?? 0))
-                    out.put(digest: record.fingerprint?.digest)
-                    out.put(digest: record.lockedDigest)
-                    out.put(record.lockedDigest == nil ? 0 : record.lockedMode)
-                    out.put(UInt32((record.fingerprint == nil ? 0 : 1) | (stat == nil ? 0 : 2)))
+                    out.put(RecordFields(stat: record.stat, fingerprint: record.fingerprint, lockedDigest: record.lockedDigest,
+                                         lockedMode: record.lockedMode))
                 }
                 precondition(out.offset == stringsStart && out.stringsOffset == stringsSize, "stat cache layout miscounted")
                 let checksum = crc32(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<(total - 4)]))
                 out.offset = total - 4
                 out.put(checksum)
                 count = total
+            }
+        }
+
+        /// The zip fields of the header, from the zip device to the end of the header.
+        private static func putZipIdentity(_ zip: ZipIdentity?, into out: inout LittleEndianWriter) {
+            for value in [zip?.device ?? 0, zip?.inode ?? 0, UInt64(bitPattern: zip?.size ?? 0),
+                          UInt64(bitPattern: zip?.modifiedNanoseconds ?? 0), UInt64(bitPattern: zip?.changedNanoseconds ?? 0)] {
+                out.put(value)
+            }
+            out.put(digest: zip?.digest)
+            out.pad(to: headerSize)
+        }
+
+        /// A successor holding this snapshot's strings (its records' paths, in order, and its header's
+        /// names), with new numbers in the header and each record's other `fields`: the strings are copied
+        /// whole instead of laid out again. Nil when the header's names differ.
+        func encodeReusingStrings(reference: Int64, lock: LockMirror?, fields: (Int) -> RecordFields) -> [UInt8]? {
+            guard count > 0, string(at: 64) == lock?.layerName ?? "", string(at: 72) == lock?.compressor ?? "",
+                  string(at: 88) == lock?.zip?.path ?? "" else { return nil }
+            let total = bytes.count
+            return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                bytes.withUnsafeBytes { raw.copyMemory(from: $0) }
+                var out = LittleEndianWriter(raw, stringsAt: stringsStart)
+                out.offset = 8
+                out.put(UInt64(bitPattern: reference))
+                out.offset = 32
+                out.put(digest: lock?.lockDigest)
+                out.offset = 80
+                out.put(UInt64(bitPattern: Int64(lock?.compressionLevel ?? 0)))
+                out.offset = 96
+                Snapshot.putZipIdentity(lock?.zip, into: &out)
+                for record in 0..<count {
+                    out.offset = recordStart(record) + 16
+                    out.put(fields(record))
+                }
+                let checksum = crc32(UnsafeRawBufferPointer(rebasing: raw[..<(total - 4)]))
+                out.offset = total - 4
+                out.put(checksum)
+                initialized = total
             }
         }
     }
@@ -503,6 +547,22 @@ private struct LittleEndianWriter {
     mutating func put(raw bytes: UnsafeRawBufferPointer) {
         UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
         offset += bytes.count
+    }
+
+    /// A record after its two string refs.
+    mutating func put(_ fields: StatCache.Snapshot.RecordFields) {
+        let stat = fields.stat
+        put(stat?.device ?? 0)
+        put(stat?.inode ?? 0)
+        put(UInt64(bitPattern: stat?.size ?? 0))
+        put(stat?.mode ?? 0)
+        put(fields.fingerprint?.crc ?? 0)
+        put(UInt64(bitPattern: stat?.modifiedNanoseconds ?? 0))
+        put(UInt64(bitPattern: stat?.changedNanoseconds ?? 0))
+        put(digest: fields.fingerprint?.digest)
+        put(digest: fields.lockedDigest)
+        put(fields.lockedDigest == nil ? 0 : fields.lockedMode)
+        put(UInt32((fields.fingerprint == nil ? 0 : 1) | (stat == nil ? 0 : 2)))
     }
 
     /// 32 bytes: the digest, or zeros.
