@@ -6,7 +6,8 @@ import Glibc
 #endif
 
 /// The file libzip writes an archive into: written in large blocks and hashed (SHA-256) as the blocks
-/// go out, so the zip is never read back to hash it.
+/// go out, so the zip is never read back to hash it. Blocks are written and hashed on a thread of their
+/// own (`BlockWriter`): the thread libzip runs on only copies bytes into them.
 ///
 /// libzip writes each entry's local header, asks where it is (`TELL_WRITE`), writes the data, then seeks
 /// back and writes the header again with the CRC and sizes. Written straight to a file, that is a seek
@@ -20,7 +21,8 @@ final class ZipDestination {
     let path: String
     /// Where the zip will be once it is renamed into place: what error messages name.
     let reportedPath: String
-    private let block: UnsafeMutableRawBufferPointer
+    private let sink: BlockWriter
+    private var block: UnsafeMutableRawBufferPointer
     private var descriptor: Int32 = -1
     /// The file is its bytes before `blockStart`, on disk, followed by the block's first `blockCount` bytes.
     private var blockStart = 0
@@ -29,8 +31,7 @@ final class ZipDestination {
     private var position = 0
     /// The first position libzip asked for since it last sought the end: it may come back to rewrite from there.
     private var openMark: Int?
-    /// `hasher` has been given the file's bytes before `hashed`, which is at most `blockStart` and `openMark`.
-    private var hasher = PipelinedSHA256()
+    /// `sink` has been given the file's bytes before `hashed` to hash, which is at most `blockStart` and `openMark`.
     private var hashed = 0
     /// Set once the archive is complete and closed.
     private(set) var written: (digest: Digest, size: Int64)?
@@ -44,13 +45,14 @@ final class ZipDestination {
     init(path: String, reportedPath: String, blockSize: Int = ZipDestination.defaultBlockSize) {
         self.path = path
         self.reportedPath = reportedPath
-        block = .allocate(byteCount: max(blockSize, 1), alignment: 64)
+        sink = BlockWriter(blockSize: max(blockSize, 1))
+        block = sink.freshBlock()
         zip_error_init(&zipError)
     }
 
     deinit {
+        _ = sink.drain()
         if descriptor >= 0 { close(descriptor) }
-        block.deallocate()
         zip_error_fini(&zipError)
     }
 
@@ -63,7 +65,7 @@ final class ZipDestination {
         blockCount = 0
         position = 0
         openMark = nil
-        hasher = PipelinedSHA256()
+        sink.restart()
         hashed = 0
         written = nil
         return true
@@ -74,8 +76,10 @@ final class ZipDestination {
         // Bytes before the block are in the file already: the header of an entry larger than a block.
         if position < blockStart, !rest.isEmpty {
             guard position >= hashed else { return fail(ZIP_ER_INTERNAL, code: 0) }
+            // After the blocks handed over, which may hold these positions.
+            guard drained() else { return false }
             let count = min(rest.count, blockStart - position)
-            guard writeAll(UnsafeRawBufferPointer(rebasing: rest[..<count]), at: position) else { return fail(ZIP_ER_WRITE) }
+            guard writeAll(UnsafeRawBufferPointer(rebasing: rest[..<count]), to: descriptor, at: position) else { return fail(ZIP_ER_WRITE) }
             position += count
             rest = UnsafeRawBufferPointer(rebasing: rest[count...])
         }
@@ -117,16 +121,17 @@ final class ZipDestination {
 
     /// Writes out the rest and closes the file; the digest and size are then in `written`.
     fileprivate func commit() -> Bool {
-        guard flush(final: true) else { return false }
+        guard flush(final: true), drained() else { return false }
         let closed = close(descriptor)
         descriptor = -1
         guard closed == 0 else { return fail(ZIP_ER_WRITE) }
-        written = (hasher.finalize(), Int64(blockStart))
+        written = (sink.finalize(), Int64(blockStart))
         return true
     }
 
     /// Drops what was written: libzip gave up on the archive.
     fileprivate func rollback() {
+        _ = sink.drain()
         if descriptor >= 0 {
             close(descriptor)
             descriptor = -1
@@ -147,21 +152,34 @@ final class ZipDestination {
         guard catchUpHash(to: min(stable, blockStart)) else { return false }
         let writeEnd = stable > blockStart && stable < end ? stable : end
         let count = writeEnd - blockStart
-        guard FileIO.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: block[..<count])) else { return fail(ZIP_ER_WRITE) }
+        guard count > 0 else { return true }
+        var hashCount = 0
         if hashed == blockStart, stable > blockStart {
-            hasher.update(UnsafeRawBufferPointer(rebasing: block[..<min(count, stable - blockStart)]))
-            hashed = blockStart + min(count, stable - blockStart)
+            hashCount = min(count, stable - blockStart)
+            hashed = blockStart + hashCount
         }
         let kept = blockCount - count
-        if kept > 0 { block.baseAddress!.copyMemory(from: block.baseAddress! + count, byteCount: kept) }
+        let next = sink.freshBlock()
+        if kept > 0 { next.baseAddress!.copyMemory(from: block.baseAddress! + count, byteCount: kept) }
+        sink.write(block, count: count, to: descriptor, at: blockStart, hashing: hashCount)
+        block = next
         blockStart = writeEnd
         blockCount = kept
+        // A block written before this one may have failed.
+        if let code = sink.failure { return fail(ZIP_ER_WRITE, code: code) }
         return true
+    }
+
+    /// Waits for the blocks handed over to be written and hashed; false when a write failed.
+    private func drained() -> Bool {
+        guard let code = sink.drain() else { return true }
+        return fail(ZIP_ER_WRITE, code: code)
     }
 
     /// Hashes the file's bytes from `hashed` up to `offset` (at most `blockStart`), reading them back.
     private func catchUpHash(to offset: Int) -> Bool {
         guard hashed < offset else { return true }
+        guard drained() else { return false }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(1 << 20, offset - hashed), alignment: 64)
         defer { chunk.deallocate() }
         let reader = open(path, O_RDONLY | O_CLOEXEC)
@@ -171,20 +189,8 @@ final class ZipDestination {
             let count = pread(reader, chunk.baseAddress, min(chunk.count, offset - hashed), off_t(hashed))
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return fail(ZIP_ER_READ, code: count == 0 ? EIO : errno) }
-            hasher.update(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
+            sink.hash(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
             hashed += count
-        }
-        return true
-    }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if count < 0 && errno == EINTR { continue }
-            if count == 0 { errno = ENOSPC }
-            if count <= 0 { return false }
-            done += count
         }
         return true
     }
@@ -247,28 +253,96 @@ private let zipDestinationCommands: zip_int64_t = [
     ZIP_SOURCE_SEEK_WRITE, ZIP_SOURCE_TELL_WRITE, ZIP_SOURCE_COMMIT_WRITE, ZIP_SOURCE_ROLLBACK_WRITE, ZIP_SOURCE_REMOVE,
 ].reduce(0) { $0 | (zip_int64_t(1) << zip_int64_t($1.rawValue)) }
 
-/// SHA-256 on a thread of its own, so hashing the zip overlaps writing it: `update` hands over a copy
-/// of the bytes and returns, with at most `maxPending` copies waiting; `finalize` waits for the rest.
-/// Bytes are hashed in the order they were given.
-final class PipelinedSHA256: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "layerpack.zip-sha256")
-    private let pending: DispatchSemaphore
+/// Writes blocks of the zip to its file and hashes them, in the order they are handed over, on a thread
+/// of its own. A block comes back as a fresh one once written; at most `maxBlocks` exist, so the thread
+/// handing them over waits when the writes fall behind. A failed write is remembered (its `errno`), and
+/// the blocks after it are neither written nor hashed.
+final class BlockWriter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "layerpack.zip-writer")
+    private let blockSize: Int
+    private let maxBlocks: Int
+    private let spareCount = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var spare: [UnsafeMutableRawBufferPointer] = []
+    private var failed: Int32?
+    /// Every block, freed with the writer.
+    private var blocks: [UnsafeMutableRawBufferPointer] = []
     /// Only touched on `queue`.
     private var state = SHA256()
 
-    init(maxPending: Int = 4) { pending = DispatchSemaphore(value: maxPending) }
+    init(blockSize: Int, maxBlocks: Int = 3) {
+        self.blockSize = blockSize
+        self.maxBlocks = maxBlocks
+    }
 
-    func update(_ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
-        let copy = Array(bytes)
-        pending.wait()
-        queue.async { [self] in
-            copy.withUnsafeBytes { state.update($0) }
-            pending.signal()
+    deinit {
+        queue.sync {}
+        for block in blocks { block.deallocate() }
+    }
+
+    /// The `errno` of the first write that failed so far.
+    var failure: Int32? { lock.withLock { failed } }
+
+    /// A block to fill: a new one while fewer than `maxBlocks` exist, else the next one written out.
+    func freshBlock() -> UnsafeMutableRawBufferPointer {
+        if blocks.count < maxBlocks {
+            blocks.append(.allocate(byteCount: blockSize, alignment: 64))
+            return blocks[blocks.count - 1]
         }
+        spareCount.wait()
+        return lock.withLock { spare.removeLast() }
+    }
+
+    /// Writes the first `count` bytes of `block` at `offset` of `descriptor` and hashes the first `hashing`
+    /// of them, after everything handed over before; `block` is then fresh again.
+    func write(_ block: UnsafeMutableRawBufferPointer, count: Int, to descriptor: Int32, at offset: Int, hashing: Int) {
+        nonisolated(unsafe) let block = block
+        queue.async { [self] in
+            if failure == nil {
+                if writeAll(UnsafeRawBufferPointer(rebasing: block[..<count]), to: descriptor, at: offset) {
+                    state.update(UnsafeRawBufferPointer(rebasing: block[..<hashing]))
+                } else {
+                    let code = errno
+                    lock.withLock { failed = code }
+                }
+            }
+            lock.withLock { spare.append(block) }
+            spareCount.signal()
+        }
+    }
+
+    /// Hashes `bytes` after everything handed over before.
+    func hash(_ bytes: UnsafeRawBufferPointer) {
+        nonisolated(unsafe) let bytes = bytes
+        queue.sync { state.update(bytes) }
+    }
+
+    /// Waits for everything handed over; the `errno` of the first write that failed, if one did.
+    func drain() -> Int32? {
+        queue.sync {}
+        return failure
     }
 
     func finalize() -> Digest {
         queue.sync { state.copy().finalize() }
     }
+
+    /// Ready for another file: nothing hashed, no failure.
+    func restart() {
+        queue.sync { state = SHA256() }
+        lock.withLock { failed = nil }
+    }
+}
+
+private func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, at offset: Int) -> Bool {
+    var done = 0
+    while done < bytes.count {
+        let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+        if count < 0 && errno == EINTR { continue }
+        if count == 0 { errno = ENOSPC }
+        if count <= 0 { return false }
+        done += count
+    }
+    return true
 }
