@@ -102,6 +102,17 @@ extension TemporaryFolder {
         return try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml")))
     }
 
+    /// The byte-level look that skips most entries lets through every name the full checks examine.
+    @Test(arguments: ["python/x.so", "lib/libx.so.1.2", "nodejs/node_modules/a/addon.node", "python/_s.cpython-311-x86_64-linux-gnu.so",
+                      "python/x-1.0.dist-info/WHEEL", "WHEEL", "x.so", "python/a.py", "nodejs/index.js", "lib/so", "python/WHEELS",
+                      "python/sonnet.txt", "python/x.node/y.js", "bin/tool"])
+    func theQuickLookMissesNoExaminedName(_ zipPath: String) {
+        let name = String(zipPath.split(separator: "/").last!)
+        let examined = LayerVerification.isSharedObjectName(name) || LayerVerification.cpythonVersion(inModuleName: name) != nil || name == "WHEEL"
+        if examined { #expect(LayerVerification.mayBeExamined(zipPath)) }
+        #expect(LayerVerification.mayBeExamined(zipPath) == (examined || name.contains(".so")))
+    }
+
     @Test func anX86_64FileInAnArm64LayerIsAnErrorNamingIt() throws {
         let folder = try TemporaryFolder()
         try folder.write("build/python/fast/_speedups.so", syntheticELF(machine: ELFFile.machineX86_64, glibc: ["2.17"]))

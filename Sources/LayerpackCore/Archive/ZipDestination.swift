@@ -207,7 +207,17 @@ final class ZipDestination {
 /// libzip's entry point into a `ZipDestination`: a write source whose read commands all fail, since the
 /// archive is always new (its `stat` says there is no file yet).
 let zipDestinationCallback: zip_source_callback = { context, data, length, command in
-    let destination = Unmanaged<ZipDestination>.fromOpaque(context!).takeUnretainedValue()
+    let reference = Unmanaged<ZipDestination>.fromOpaque(context!)
+    // The source holds a reference until libzip frees it: none is taken per call (several per entry).
+    if command == ZIP_SOURCE_FREE {
+        reference.release()
+        return 0
+    }
+    return reference._withUnsafeGuaranteedRef { destinationCommand($0, data, length, command) }
+}
+
+private func destinationCommand(_ destination: ZipDestination, _ data: UnsafeMutableRawPointer?, _ length: zip_uint64_t,
+                                _ command: zip_source_cmd_t) -> zip_int64_t {
     switch command {
     case ZIP_SOURCE_SUPPORTS:
         return zipDestinationCommands
@@ -237,9 +247,6 @@ let zipDestinationCallback: zip_source_callback = { context, data, length, comma
         return destination.remove() ? 0 : -1
     case ZIP_SOURCE_ERROR:
         return zip_error_to_data(&destination.zipError, data, length)
-    case ZIP_SOURCE_FREE:
-        Unmanaged<ZipDestination>.fromOpaque(context!).release()
-        return 0
     default:
         zip_error_set(&destination.zipError, ZIP_ER_OPNOTSUPP, 0)
         return -1

@@ -204,12 +204,17 @@ private let supportedCommands: zip_int64_t = [ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, 
 
 private let entrySourceCallback: zip_source_callback = { context, data, length, command in
     let source = context!.assumingMemoryBound(to: SourceContext.self).pointee
-    let writer = source.writer.takeUnretainedValue()
+    // The writer outlives its sources: no reference is taken per call (several per entry).
+    return source.writer._withUnsafeGuaranteedRef { writer in entryCommand(writer, source.number, data, length, command) }
+}
+
+private func entryCommand(_ writer: ZipWriter, _ number: Int, _ data: UnsafeMutableRawPointer?, _ length: zip_uint64_t,
+                          _ command: zip_source_cmd_t) -> zip_int64_t {
     switch command {
     case ZIP_SOURCE_SUPPORTS:
         return supportedCommands
     case ZIP_SOURCE_STAT:
-        guard let stat = writer.stat(source.number), let data else { return -1 }
+        guard let stat = writer.stat(number), let data else { return -1 }
         let out = data.assumingMemoryBound(to: zip_stat_t.self)
         zip_stat_init(out)
         out.pointee.valid = zip_uint64_t(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC)
@@ -219,12 +224,12 @@ private let entrySourceCallback: zip_source_callback = { context, data, length, 
         out.pointee.crc = stat.crc
         return zip_int64_t(MemoryLayout<zip_stat_t>.size)
     case ZIP_SOURCE_OPEN:
-        return writer.startReading(source.number) ? 0 : -1
+        return writer.startReading(number) ? 0 : -1
     case ZIP_SOURCE_READ:
-        guard let data, let count = writer.read(source.number, into: data, length: Int(length)) else { return -1 }
+        guard let data, let count = writer.read(number, into: data, length: Int(length)) else { return -1 }
         return zip_int64_t(count)
     case ZIP_SOURCE_CLOSE, ZIP_SOURCE_FREE:
-        writer.close(source.number)
+        writer.close(number)
         return 0
     case ZIP_SOURCE_ERROR:
         return zip_error_to_data(&writer.zipError, data, length)

@@ -15,7 +15,7 @@ enum FileIO {
     }
 
     /// Writes `data` to a staged file beside `path`; `commit()` on the result puts it in place.
-    static func stage(_ data: Data, for path: String) throws -> StagedFile {
+    static func stage(_ data: some ContiguousBytes, for path: String) throws -> StagedFile {
         try createParentFolder(of: path)
         let staged = try StagedFile(for: path)
         try data.withUnsafeBytes { try staged.write($0) }

@@ -105,7 +105,7 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// Stable JSON: keys in bytewise order, two-space indentation, `"key" : value`, a trailing newline.
     /// Written by hand: a large layer's lock is thousands of entries, and JSONEncoder took a tenth of a
     /// second over them.
-    public func encoded() -> Data {
+    public func encoded() -> [UInt8] {
         var out = JSONBytes()
         out.append("{\n  \"compression_level\" : \(compressionLevel),\n")
         if let compressor {
@@ -127,6 +127,7 @@ public struct LockFile: Codable, Equatable, Sendable {
         switch storage {
         case .built(let planned, let digests):
             count = planned.count
+            out.reserveCapacity(planned.reduce(256) { $0 + $1.zipPath.utf8.count + 120 })
             // Entries have two or three modes between them: each written once as text.
             var modes: [UInt32: String] = [:]
             for index in planned.indices {
@@ -148,7 +149,7 @@ public struct LockFile: Codable, Equatable, Sendable {
         out.append(",\n  \"lock_version\" : \(lockVersion),\n  \"source_code_hash\" : ")
         out.appendString(sourceCodeHash)
         out.append(",\n  \"source_code_size\" : \(sourceCodeSize)\n}\n")
-        return Data(out.bytes)
+        return out.bytes
     }
 
     /// The lock at `path`, or nil when there is none.
@@ -240,10 +241,13 @@ struct JSONBytes {
     }
 
     mutating func appendHex(_ digest: Digest) {
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: 64))
-        bytes.withUnsafeMutableBytes { digest.writeHex(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { hex in
+            digest.writeHex(into: hex)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(hex))
+        }
     }
+
+    mutating func reserveCapacity(_ count: Int) { bytes.reserveCapacity(count) }
 }
 
 let stableJSONEncoder: JSONEncoder = {

@@ -216,7 +216,7 @@ struct LockMirror: Equatable {
         self.zip = zip
     }
 
-    init(_ lock: LockFile, bytes: Data, zip: ZipIdentity?) {
+    init(_ lock: LockFile, bytes: some DataProtocol, zip: ZipIdentity?) {
         self.init(lockDigest: SHA256.hash(bytes), layerName: lock.layerName, compressionLevel: lock.compressionLevel,
                   compressor: lock.compressor, zip: zip)
     }
@@ -272,7 +272,8 @@ extension StatCache {
     ///       mtime ns, ctime ns, SHA-256 [32], locked SHA-256 [32], locked mode u32 (0: not locked),
     ///       flags u32 (1: has a fingerprint, 2: has a stat)
     ///     a ref is offset u32 + length u32 into the strings
-    struct Snapshot {
+    /// A class: read for every entry from several threads, and a copy of a struct would retain its fields.
+    final class Snapshot: Sendable {
         struct Record: Equatable {
             var zipPath: String
             var sourcePath: String

@@ -61,8 +61,7 @@ public enum LayerVerification {
         var sawNativeCode = false
         var sawPythonBuild = false
         for entry in plan.entries {
-            guard case .file(let executable) = entry.kind else { continue }
-            // The last name of the path, found by its bytes: this runs for every entry before anything is packed.
+            guard case .file(let executable) = entry.kind, executable || mayBeExamined(entry.zipPath) else { continue }
             let name = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(entry.zipPath[entry.zipPath.utf8.index(after: $0)...]) } ?? entry.zipPath
             var problems: [String] = []
             if executable || isSharedObjectName(name), let elf = try ELFFile.read(path: entry.sourcePath) {
@@ -91,6 +90,22 @@ public enum LayerVerification {
             notes.append(Diagnostic(.note, "The layer holds native code but has no `compatible_architectures`, so its ELF files were not checked against an architecture.", at: .file(path: plan.config.file, line: nil)))
         }
         return (findings, notes)
+    }
+
+    /// Whether the last name of `zipPath` could be one examined below (a shared object, a CPython
+    /// extension, a `WHEEL` file), told from its bytes alone: this runs for every entry before anything
+    /// is packed, and most are neither.
+    static func mayBeExamined(_ zipPath: String) -> Bool {
+        var zipPath = zipPath
+        return zipPath.withUTF8 { path in
+            let name = UnsafeBufferPointer(rebasing: path[((path.lastIndex(of: UInt8(ascii: "/")) ?? -1) + 1)...])
+            func has(_ text: StaticString, at offset: Int) -> Bool {
+                offset >= 0 && offset + text.utf8CodeUnitCount <= name.count
+                    && memcmp(name.baseAddress! + offset, text.utf8Start, text.utf8CodeUnitCount) == 0
+            }
+            return has(".node", at: name.count - 5) || (name.count == 5 && has("WHEEL", at: 0))
+                || name.indices.contains { has(".so", at: $0) }
+        }
     }
 
     /// `x.so`, `libx.so.1.2`, `addon.node`.
