@@ -540,6 +540,25 @@ struct LockMirrorTests {
         #expect(again.statistics.hashed < fromLock.statistics.hashed)
     }
 
+    /// A build lays out its stat cache while it writes the lock, and fills in the lock's digest and the
+    /// zip's identity after: the cache must name both as they are, laid out as a cache made whole would be.
+    @Test func aBuildsCacheNamesTheLockAndTheZipItWrote() throws {
+        let layer = try FixtureLayer.mixed()
+        FixtureLayer.letTimestampsAdvance()
+        for round in 0..<2 {
+            if round == 1 { try layer.file("python/many/m7.py", "value = 'changed'\n") }
+            let zipPath = layer.root + "/dist/layer.zip"
+            _ = try layer.build("dist/layer.zip", jobs: 2, cache: true)
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: layer.root + "/.layerpack/stat-cache")))
+            let cache = try #require(StatCache.Snapshot.parse(bytes))
+            let lockBytes = try Data(contentsOf: URL(fileURLWithPath: layer.root + "/layerpack.lock"))
+            let lock = try LockFile.parse(lockBytes, path: "layerpack.lock")
+            let zip = try #require(ZipIdentity(path: zipPath, digest: SHA256.hash(Data(contentsOf: URL(fileURLWithPath: zipPath)))))
+            #expect(cache.lock == LockMirror(lock, bytes: lockBytes, zip: zip))
+            #expect(StatCache.Snapshot.encode(records: cache.records, reference: cache.reference, lock: cache.lock) == bytes)
+        }
+    }
+
     @Test func aLockEditedByHandIsReadNotMirrored() throws {
         let layer = try FixtureLayer.mixed()
         FixtureLayer.letTimestampsAdvance()

@@ -140,7 +140,17 @@ final class ContentReader: Sendable {
 
     /// Saves the new stat cache, with what it now knows of the lock, and trims the entry cache, once the work is done.
     func finish(_ locked: StatCache.LockedEntries = .previous) {
-        statCache?.save(locked)
+        finish(prepareFinish(locked), naming: nil)
+    }
+
+    /// The new stat cache laid out, for `finish(_:naming:)`; safe to call on another thread once the work is done.
+    func prepareFinish(_ locked: StatCache.LockedEntries) -> StatCache.PreparedSave? {
+        statCache?.prepareSave(locked)
+    }
+
+    /// `finish` with a prepared stat cache, and the mirror to name in it (see `StatCache.save(_:naming:)`).
+    func finish(_ prepared: StatCache.PreparedSave?, naming mirror: LockMirror?) {
+        statCache?.save(prepared, naming: mirror)
         // Trimming lists the whole cache folder (100,000 files for a large layer): worth it after many new
         // entries, and otherwise now and then, as the few a small change adds cannot overfill it quickly.
         let compressed = statistics.compressed

@@ -78,14 +78,22 @@ public enum LayerBuilder {
             let packed = try pack(plan, to: stagedZip, reportedPath: target, options: options)
             var result = packed.result
             result.diagnostics = diagnostics
+            // The stat cache is laid out on another thread meanwhile; it names the lock's digest and the zip's
+            // inode, known once both are in place.
+            let lock = result.lock
+            let unknown = Digest(bytes: [UInt8](repeating: 0, count: 32))
+            let unnamed = LockMirror(lockDigest: unknown, layerName: lock.layerName, compressionLevel: lock.compressionLevel, compressor: lock.compressor,
+                                     zip: ZipIdentity(path: target, device: 0, inode: 0, size: 0, modifiedNanoseconds: 0, changedNanoseconds: 0,
+                                                      digest: packed.zipDigest))
+            let statCache = InBackground { packed.reader.prepareFinish(.packed(unnamed, packed.digests)) }
             // The lock is committed last: a run killed between the two leaves a zip whose hash is not the
             // lock's `source_code_hash`, which `publish` notices (it rebuilds) and the next build repairs.
-            let lockBytes = result.lock.encoded()
+            let lockBytes = lock.encoded()
             let stagedLock = try FileIO.stage(lockBytes, for: plan.config.lockFilePath)
             try FileIO.commit(stagedZip, to: target)
             try stagedLock.commit()
             let zip = ZipIdentity(path: target, digest: packed.zipDigest)
-            packed.reader.finish(.packed(LockMirror(result.lock, bytes: lockBytes, zip: zip), packed.digests))
+            packed.reader.finish(statCache.value, naming: LockMirror(lock, bytes: lockBytes, zip: zip))
             return result
         }
         // What runs killed mid-write left beside the files this run wrote.
@@ -158,6 +166,21 @@ public enum LayerBuilder {
                                  sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                                  statistics: reader.statistics)
         return Packed(result: result, zipDigest: digest, reader: reader, digests: digests)
+    }
+}
+
+/// A value computed on a thread of GCD's while the caller goes on; `value` waits for it.
+final class InBackground<Value>: @unchecked Sendable {
+    private let done = DispatchGroup()
+    private var result: Value?
+
+    init(_ work: @escaping @Sendable () -> Value) {
+        DispatchQueue.global().async(group: done) { [self] in result = work() }
+    }
+
+    var value: Value {
+        done.wait()
+        return result!
     }
 }
 

@@ -100,9 +100,41 @@ final class StatCache: @unchecked Sendable {
         case packed(LockMirror, [Digest])
     }
 
+    /// The new cache laid out, but for the lock digest and the zip identity in its header, which `save(_:naming:)`
+    /// fills in: a build lays out the cache (on another thread) while it writes the lock and renames the zip.
+    struct PreparedSave: @unchecked Sendable {
+        fileprivate var bytes: [UInt8]
+        fileprivate let staging: (file: StagedFile, reference: Int64)
+        fileprivate let mirror: LockMirror?
+    }
+
     /// Writes the new cache when it says something the old one did not. Best effort.
     func save(_ locked: LockedEntries = .previous) {
-        guard let staging else { return }
+        save(prepareSave(locked), naming: nil)
+    }
+
+    /// Writes a prepared cache; `mirror`, when given, is the prepared mirror with the lock's digest and the
+    /// zip's identity now known (with other names, nothing is written).
+    func save(_ prepared: PreparedSave?, naming mirror: LockMirror?) {
+        guard var prepared else { return }
+        if let mirror {
+            // Other names (the zip gone since it was renamed into place) would not fit the laid-out strings.
+            guard mirror.layerName == prepared.mirror?.layerName, mirror.compressor == prepared.mirror?.compressor,
+                  mirror.compressionLevel == prepared.mirror?.compressionLevel,
+                  let zip = mirror.zip, zip.path == prepared.mirror?.zip?.path else { return prepared.staging.file.discard() }
+            Snapshot.fill(&prepared.bytes, lock: mirror)
+        }
+        do {
+            try prepared.bytes.withUnsafeBytes { try prepared.staging.file.write($0) }
+            try prepared.staging.file.commit()
+        } catch {
+            prepared.staging.file.discard()
+        }
+    }
+
+    /// Lays out the new cache, when it says something the old one did not.
+    func prepareSave(_ locked: LockedEntries) -> PreparedSave? {
+        guard let staging else { return nil }
         self.staging = nil
         let mirror: LockMirror?
         switch locked {
@@ -114,7 +146,10 @@ final class StatCache: @unchecked Sendable {
         for index in entries.indices where !changed {
             changed = learnt[index].hashed || !sameSource[index]
         }
-        guard changed else { return staging.file.discard() }
+        guard changed else {
+            staging.file.discard()
+            return nil
+        }
         let (lockedEntry, removed) = lockedEntries(locked)
         let fields = { (index: Int) -> Snapshot.RecordFields in
             let (lockedDigest, lockedMode) = lockedEntry(index)
@@ -126,12 +161,7 @@ final class StatCache: @unchecked Sendable {
             && entries.indices.allSatisfy { matches[$0] == Int32($0) && sameSource[$0] }
         let data = (samePaths ? previous.encodeReusingStrings(reference: staging.reference, lock: mirror, fields: fields) : nil)
             ?? Snapshot.encode(records: records(fields, removed: removed), reference: staging.reference, lock: mirror)
-        do {
-            try data.withUnsafeBytes { try staging.file.write($0) }
-            try staging.file.commit()
-        } catch {
-            staging.file.discard()
-        }
+        return PreparedSave(bytes: data, staging: staging, mirror: mirror)
     }
 
     /// The locked digest and mode of each plan entry, and the records of locked zip paths the plan lacks (in zip path order).
@@ -479,6 +509,21 @@ extension StatCache {
                 out.offset = total - 4
                 out.put(checksum)
                 count = total
+            }
+        }
+
+        /// Writes `lock`'s digest and zip identity into the header of a laid-out cache, and its CRC-32 again.
+        static func fill(_ bytes: inout [UInt8], lock: LockMirror) {
+            let total = bytes.count
+            bytes.withUnsafeMutableBytes { raw in
+                var out = LittleEndianWriter(raw, stringsAt: 0)
+                out.offset = 32
+                out.put(digest: lock.lockDigest)
+                out.offset = 96
+                putZipIdentity(lock.zip, into: &out)
+                let checksum = crc32(UnsafeRawBufferPointer(rebasing: raw[..<(total - 4)]))
+                out.offset = total - 4
+                out.put(checksum)
             }
         }
 
