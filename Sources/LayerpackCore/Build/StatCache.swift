@@ -64,8 +64,14 @@ final class StatCache: @unchecked Sendable {
     /// The previous records of locked zip paths that no plan entry has, in zip path order: what the lock
     /// the cache mirrors holds and the sources no longer do.
     func lockedRecordsNotPlanned() -> [Int] {
-        let matched = Set(matches.lazy.filter { $0 >= 0 }.map(Int.init))
-        return (0..<previous.count).filter { previous.lockedMode($0) != 0 && !matched.contains($0) }
+        // The matched records rise with the plan's index (one merge made them): the others lie between.
+        var unmatched: [Int] = []
+        var next = 0
+        for record in matches.lazy.map(Int.init) + [previous.count] where record >= 0 {
+            unmatched += (next..<record).filter { previous.lockedMode($0) != 0 }
+            next = record + 1
+        }
+        return unmatched
     }
 
     /// The SHA-256 and CRC-32 the cache holds for plan entry `index`'s file, when its record can be trusted.
