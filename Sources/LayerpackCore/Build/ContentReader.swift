@@ -81,7 +81,7 @@ final class ContentReader: Sendable {
         return try workspaces.withWorkspace { workspace in
             switch entry.kind {
             case .file:
-                let content = try FileIO.read(entry, into: workspace.input)
+                let content = try FileIO.read(entry, into: workspace.input, from: workspace.folders)
                 return payload(at: index, method: method, content: content, known: known, workspace: workspace)
             case .symlink(let target):
                 return Array(target.utf8).withUnsafeBytes { content in
@@ -213,6 +213,7 @@ private final class WorkCounter: @unchecked Sendable {
 final class Workspace {
     let compressor: DeflateCompressor?
     let input = ScratchBuffer()
+    let folders = LastFolder()
 
     init(level: Int) { compressor = level > 0 ? DeflateCompressor(level: level) : nil }
 }

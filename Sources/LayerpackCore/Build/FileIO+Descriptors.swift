@@ -50,12 +50,13 @@ extension FileIO {
     /// is used again. Exactly the planned size is read, and a file that is not as planned — another
     /// size, modification time or inode, before or after the read — is an error, so a file still being
     /// written can neither slip past the size limit nor be packed half-written.
-    static func read(_ entry: PlannedEntry, into buffer: ScratchBuffer) throws -> UnsafeRawBufferPointer {
+    static func read(_ entry: PlannedEntry, into buffer: ScratchBuffer, from folders: LastFolder? = nil) throws -> UnsafeRawBufferPointer {
         let size = Int(entry.size)
         let memory = buffer.reserve(size + 1)
-        try withPlannedFile(entry) { descriptor in
-            // One byte more than planned is asked for, so a file that grew is noticed.
-            guard let count = readFully(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: memory[..<(size + 1)])) else {
+        try withPlannedFile(entry, from: folders) { descriptor in
+            // Room for one byte more than planned, so a file that grew is noticed; the planned size read, the
+            // file is not asked again for its end (`fstat` after the read tells a file that grew since).
+            guard let count = readFully(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: memory[..<(size + 1)]), enough: size) else {
                 throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno)))
             }
             guard count == size else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
@@ -87,8 +88,8 @@ extension FileIO {
     }
 
     /// Opens the entry's file, checks it is still as planned, runs `body`, and checks again.
-    private static func withPlannedFile(_ entry: PlannedEntry, _ body: (Int32) throws -> Void) throws {
-        let descriptor = open(entry.sourcePath, O_RDONLY | O_CLOEXEC)
+    private static func withPlannedFile(_ entry: PlannedEntry, from folders: LastFolder? = nil, _ body: (Int32) throws -> Void) throws {
+        let descriptor = folders?.open(entry.sourcePath) ?? open(entry.sourcePath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         func isAsPlanned() -> Bool {
@@ -104,10 +105,10 @@ extension FileIO {
         guard isAsPlanned() else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
     }
 
-    /// Reads until `buffer` is full or the file ends; the count read, or nil when a read fails.
-    private static func readFully(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+    /// Reads until `buffer` is full, `enough` bytes are read, or the file ends; the count read, or nil when a read fails.
+    private static func readFully(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, enough: Int? = nil) -> Int? {
         var filled = 0
-        while filled < buffer.count {
+        while filled < buffer.count && filled < enough ?? .max {
             let count = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
             if count < 0 && errno == EINTR { continue }
             if count < 0 { return nil }
@@ -147,5 +148,31 @@ final class ScratchBuffer {
             memory = grown
         }
         return memory
+    }
+}
+
+/// The folder of the last file a worker opened, kept open: the next file there is opened relative to it,
+/// so the kernel looks up one name rather than every folder of the path (files are read in zip order, a
+/// folder's one after another).
+final class LastFolder {
+    /// The folder's path, NUL-terminated.
+    private var folder: [CChar] = []
+    private var descriptor: Int32 = -1
+
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// `open(path, O_RDONLY)`, relative to the last folder when the file is in it; -1 and `errno` on failure.
+    func open(_ path: String) -> Int32 {
+        path.withCString { file in
+            guard let slash = strrchr(file, Int32(UInt8(ascii: "/"))), slash != file else { return Glibc.open(file, O_RDONLY | O_CLOEXEC) }
+            let length = UnsafePointer(slash) - file
+            if descriptor < 0 || length != folder.count - 1 || memcmp(folder, file, length) != 0 {
+                if descriptor >= 0 { close(descriptor) }
+                folder = Array(UnsafeBufferPointer(start: file, count: length)) + [0]
+                descriptor = Glibc.open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if descriptor < 0 { return Glibc.open(file, O_RDONLY | O_CLOEXEC) }
+            }
+            return openat(descriptor, slash + 1, O_RDONLY | O_CLOEXEC)
+        }
     }
 }
