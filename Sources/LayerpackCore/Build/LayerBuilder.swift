@@ -135,20 +135,25 @@ public enum LayerBuilder {
         let level = plan.config.compressionLevel
         let entries = plan.entries
         let methods = entries.map { StoragePolicy.method(for: $0, level: level) }
-        let reader = ContentReader(plan: plan, options: options, reusingZip: true)
-        // Workers run ahead of the writer by up to `jobs` times the largest entry (at least 16 MiB each),
-        // so a large file being compressed does not stall the others, and memory stays bounded.
-        let budget = Int64(options.jobs) * max(entries.map(\.size).max() ?? 0, 16 << 20)
-        let prefetcher = Prefetcher(costs: entries.map(\.size), jobs: options.jobs, budget: budget) { index in
-            try reader.payload(at: index, method: methods[index])
+        // The caches are read and the workers started on another thread while this one adds the entries to libzip.
+        let starting = InBackground {
+            let reader = ContentReader(plan: plan, options: options, reusingZip: true)
+            // Workers run ahead of the writer by up to `jobs` times the largest entry (at least 16 MiB each),
+            // so a large file being compressed does not stall the others, and memory stays bounded.
+            let budget = Int64(options.jobs) * max(entries.map(\.size).max() ?? 0, 16 << 20)
+            let prefetcher = Prefetcher(costs: entries.map(\.size), jobs: options.jobs, budget: budget) { index in
+                try reader.payload(at: index, method: methods[index])
+            }
+            return (reader, prefetcher)
         }
-        defer { prefetcher.finish() }
+        defer { starting.value.1.finish() }
         var digests: [Digest] = []
         digests.reserveCapacity(entries.count)
         let progress = ProgressCounter(plan.entries, report: options.progress)
-        // libzip pulls the entries in order on this thread, as it writes them.
+        // libzip pulls the entries in order on this thread, as it writes them, once they are all added.
+        var prefetcher: Prefetcher<EntryPayload>?
         let writer = try ZipWriter(path: path, reportedPath: reportedPath) { index in
-            let payload = try prefetcher.take(index)
+            let payload = try prefetcher!.take(index)
             digests.append(payload.contentDigest)
             progress.advance(by: entries[index])
             return payload
@@ -156,8 +161,10 @@ public enum LayerBuilder {
         for index in entries.indices {
             try writer.add(name: entries[index].zipPath, mode: entries[index].mode, method: methods[index])
         }
+        let reader = starting.value.0
+        prefetcher = starting.value.1
         let (digest, size) = try writer.close()
-        prefetcher.finish()
+        starting.value.1.finish()
         try reader.checkSourcesOfCopies()
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
                             compressionLevel: level, compressor: compressor(level: level), planned: entries,
