@@ -79,7 +79,7 @@ final class ZipDestination {
             // After the blocks handed over, which may hold these positions.
             guard drained() else { return false }
             let count = min(rest.count, blockStart - position)
-            guard writeAll(UnsafeRawBufferPointer(rebasing: rest[..<count]), to: descriptor, at: position) else { return fail(ZIP_ER_WRITE) }
+            guard FileIO.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: rest[..<count]), at: position) else { return fail(ZIP_ER_WRITE) }
             position += count
             rest = UnsafeRawBufferPointer(rebasing: rest[count...])
         }
@@ -307,7 +307,7 @@ final class BlockWriter: @unchecked Sendable {
         nonisolated(unsafe) let block = block
         queue.async { [self] in
             if failure == nil {
-                if writeAll(UnsafeRawBufferPointer(rebasing: block[..<count]), to: descriptor, at: offset) {
+                if FileIO.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: block[..<count]), at: offset) {
                     state.update(UnsafeRawBufferPointer(rebasing: block[..<hashing]))
                 } else {
                     let code = errno
@@ -340,16 +340,4 @@ final class BlockWriter: @unchecked Sendable {
         queue.sync { state = SHA256() }
         lock.withLock { failed = nil }
     }
-}
-
-private func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, at offset: Int) -> Bool {
-    var done = 0
-    while done < bytes.count {
-        let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-        if count < 0 && errno == EINTR { continue }
-        if count == 0 { errno = ENOSPC }
-        if count <= 0 { return false }
-        done += count
-    }
-    return true
 }

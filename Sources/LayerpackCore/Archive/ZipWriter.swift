@@ -174,7 +174,7 @@ final class ZipWriter {
     }
 
     /// Lets go of entry `number`'s bytes.
-    fileprivate func close(_ number: Int) {
+    fileprivate func release(_ number: Int) {
         guard let position = open.firstIndex(where: { $0.number == number }) else { return }
         lastClosed = (number, open[position].stat)
         open.remove(at: position)
@@ -226,10 +226,14 @@ private func entryCommand(_ writer: ZipWriter, _ number: Int, _ data: UnsafeMuta
     case ZIP_SOURCE_OPEN:
         return writer.startReading(number) ? 0 : -1
     case ZIP_SOURCE_READ:
-        guard let data, let count = writer.read(number, into: data, length: Int(length)) else { return -1 }
+        guard let data else {
+            zip_error_set(&writer.zipError, ZIP_ER_INTERNAL, 0)
+            return -1
+        }
+        guard let count = writer.read(number, into: data, length: Int(length)) else { return -1 }
         return zip_int64_t(count)
     case ZIP_SOURCE_CLOSE, ZIP_SOURCE_FREE:
-        writer.close(number)
+        writer.release(number)
         return 0
     case ZIP_SOURCE_ERROR:
         return zip_error_to_data(&writer.zipError, data, length)

@@ -34,10 +34,12 @@ extension FileIO {
     }
 
     /// Writes all of `bytes` to `descriptor`; false when a write fails (the disk is full, say).
-    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int? = nil) -> Bool {
         var written = 0
         while written < bytes.count {
-            let count = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+            let rest = bytes.count - written
+            let count = offset.map { pwrite(descriptor, bytes.baseAddress! + written, rest, off_t($0 + written)) }
+                ?? Glibc.write(descriptor, bytes.baseAddress! + written, rest)
             if count < 0 && errno == EINTR { continue }
             if count == 0 { errno = ENOSPC }
             if count <= 0 { return false }
