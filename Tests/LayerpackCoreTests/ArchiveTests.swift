@@ -362,6 +362,20 @@ private func makeLayer(in folder: TemporaryFolder, order: [Int] = [0, 1, 2, 3, 4
                            entries: ["tab\there/new\nline/ctl\u{1}/é.txt": LockFile.Entry(sha256: "dd", mode: "120777")])
         #expect(try JSONDecoder().decode(LockFile.self, from: Data(odd.encoded())) == odd)
     }
+
+    /// A build lays out its lock before the zip is done and completes it with the zip's hash and size after.
+    @Test func aBuiltLockIsWhatFoundationWritesOfIt() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("src/b.py", "b")
+        try folder.write("src/a \"quoted\".py", "a")
+        try folder.write("src/tool", "#!/bin/sh\n", mode: 0o755)
+        let result = try LayerBuilder.build(try LayerPlan(config: try folder.config("layer_name: x\nlayout: python\nsources: [src]\n")))
+        var foundation = try stableJSONEncoder.encode(result.lock)
+        foundation.append(0x0a)
+        let written = try folder.read("layerpack.lock")
+        #expect(String(decoding: written, as: UTF8.self) == String(decoding: foundation, as: UTF8.self))
+        #expect(try LockFile.parse(written, path: "layerpack.lock").sourceCodeHash == result.sourceCodeHash)
+    }
 }
 
 @Suite struct OwnOutputsStayOut {

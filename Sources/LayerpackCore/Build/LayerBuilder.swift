@@ -75,25 +75,36 @@ public enum LayerBuilder {
         let diagnostics = try LayerVerification.run(plan)
         try FileIO.createParentFolder(of: target)
         let result = try StagingName.withStagedPath(beside: target) { stagedZip in
-            let packed = try pack(plan, to: stagedZip, reportedPath: target, options: options)
+            // The lock and the stat cache are laid out on other threads while libzip finishes the zip (its
+            // central directory), once every entry's digest is known; the zip's hash and identity, and the
+            // lock's digest, are filled in after.
+            var lockHead: InBackground<[UInt8]>?
+            var statCache: InBackground<StatCache.PreparedSave?>?
+            // Not left running should the build fail.
+            defer { lockHead?.wait(); statCache?.wait() }
+            let packed = try pack(plan, to: stagedZip, reportedPath: target, options: options) { reader, digests in
+                let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: "", sourceCodeSize: 0,
+                                    compressionLevel: plan.config.compressionLevel,
+                                    compressor: compressor(level: plan.config.compressionLevel), planned: plan.entries, digests: digests)
+                lockHead = InBackground { lock.encodedUpToZip() }
+                let unknown = Digest(bytes: [UInt8](repeating: 0, count: 32))
+                let unnamed = LockMirror(lockDigest: unknown, layerName: lock.layerName, compressionLevel: lock.compressionLevel,
+                                         compressor: lock.compressor,
+                                         zip: ZipIdentity(path: target, device: 0, inode: 0, size: 0, modifiedNanoseconds: 0,
+                                                          changedNanoseconds: 0, digest: unknown))
+                statCache = InBackground { reader.prepareFinish(.packed(unnamed, digests)) }
+            }
             var result = packed.result
             result.diagnostics = diagnostics
-            // The stat cache is laid out on another thread meanwhile; it names the lock's digest and the zip's
-            // inode, known once both are in place.
-            let lock = result.lock
-            let unknown = Digest(bytes: [UInt8](repeating: 0, count: 32))
-            let unnamed = LockMirror(lockDigest: unknown, layerName: lock.layerName, compressionLevel: lock.compressionLevel, compressor: lock.compressor,
-                                     zip: ZipIdentity(path: target, device: 0, inode: 0, size: 0, modifiedNanoseconds: 0, changedNanoseconds: 0,
-                                                      digest: packed.zipDigest))
-            let statCache = InBackground { packed.reader.prepareFinish(.packed(unnamed, packed.digests)) }
             // The lock is committed last: a run killed between the two leaves a zip whose hash is not the
             // lock's `source_code_hash`, which `publish` notices (it rebuilds) and the next build repairs.
-            let lockBytes = lock.encoded()
+            let lock = result.lock
+            let lockBytes = lockHead.map { lock.encoded(completing: $0.take()) } ?? lock.encoded()
             let stagedLock = try FileIO.stage(lockBytes, for: plan.config.lockFilePath)
             try FileIO.commit(stagedZip, to: target)
             try stagedLock.commit()
             let zip = ZipIdentity(path: target, digest: packed.zipDigest)
-            packed.reader.finish(statCache.value, naming: LockMirror(lock, bytes: lockBytes, zip: zip))
+            packed.reader.finish(statCache?.take(), naming: LockMirror(lock, bytes: lockBytes, zip: zip))
             return result
         }
         // What runs killed mid-write left beside the files this run wrote.
@@ -118,18 +129,20 @@ public enum LayerBuilder {
     /// What compressed the entries at `level`, as the lock records it: nil when nothing is compressed.
     static func compressor(level: Int) -> String? { level > 0 ? deflateCompressorVersion : nil }
 
-    /// A packed zip, with the reader whose caches are saved once the zip is in place, and each plan
-    /// entry's content digest.
+    /// A packed zip, with the reader whose caches are saved once the zip is in place.
     struct Packed {
         let result: BuildResult
         let zipDigest: Digest
         let reader: ContentReader
-        let digests: [Digest]
     }
 
     /// Writes the zip at `path`, hashed as it is written. Worker threads prepare entries ahead of libzip, which
     /// takes them in plan order, so the bytes do not depend on `options.jobs`.
-    static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions) throws -> Packed {
+    ///
+    /// `afterLastEntry` runs on this thread once every entry's payload is taken, with the content digests, while
+    /// libzip is still to write the central directory.
+    static func pack(_ plan: LayerPlan, to path: String, reportedPath: String, options: BuildOptions,
+                     afterLastEntry: ((ContentReader, [Digest]) -> Void)? = nil) throws -> Packed {
         // Before any thread starts: setting TZ while another thread reads the environment is unsafe.
         ZipWriter.useUTC()
         let level = plan.config.compressionLevel
@@ -156,6 +169,7 @@ public enum LayerBuilder {
             let payload = try prefetcher!.take(index)
             digests.append(payload.contentDigest)
             progress.advance(by: entries[index])
+            if digests.count == entries.count { afterLastEntry?(starting.value.0, digests) }
             return payload
         }
         for index in entries.indices {
@@ -172,7 +186,7 @@ public enum LayerBuilder {
         let result = BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
                                  sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                                  statistics: reader.statistics)
-        return Packed(result: result, zipDigest: digest, reader: reader, digests: digests)
+        return Packed(result: result, zipDigest: digest, reader: reader)
     }
 }
 
@@ -188,6 +202,14 @@ final class InBackground<Value>: @unchecked Sendable {
     var value: Value {
         done.wait()
         return result!
+    }
+
+    func wait() { done.wait() }
+
+    /// The value, no longer held here (so that a value type's storage is not shared).
+    func take() -> Value {
+        done.wait()
+        return result.take()!
     }
 }
 

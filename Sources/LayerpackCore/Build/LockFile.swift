@@ -105,7 +105,11 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// Stable JSON: keys in bytewise order, two-space indentation, `"key" : value`, a trailing newline.
     /// Written by hand: a large layer's lock is thousands of entries, and JSONEncoder took a tenth of a
     /// second over them.
-    public func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] { encoded(completing: encodedUpToZip()) }
+
+    /// All of `encoded()` but the zip's hash and size, whose keys sort last: a build lays this out while its zip
+    /// is being finished, from a lock with its entries and any hash and size.
+    func encodedUpToZip() -> [UInt8] {
         var out = JSONBytes()
         out.append("{\n  \"compression_level\" : \(compressionLevel),\n")
         if let compressor {
@@ -127,7 +131,9 @@ public struct LockFile: Codable, Equatable, Sendable {
         switch storage {
         case .built(let planned, let digests):
             count = planned.count
-            out.reserveCapacity(planned.reduce(256) { $0 + $1.zipPath.utf8.count + 120 })
+            // 127 bytes and the path per entry (`,\n    "…" : {\n      "mode" : "100644",\n      "sha256" : "…"\n    }`),
+            // and room for a few escapes: the 20 MB of 100,000 entries are never copied to grow.
+            out.reserveCapacity(planned.reduce(4096) { $0 + $1.zipPath.utf8.count + 128 })
             // Entries have two or three modes between them: each written once as text.
             var modes: [UInt32: String] = [:]
             for index in planned.indices {
@@ -146,7 +152,14 @@ public struct LockFile: Codable, Equatable, Sendable {
         out.append(count == 0 ? "},\n" : "\n  },\n")
         out.append("  \"layer_name\" : ")
         out.appendString(layerName)
-        out.append(",\n  \"lock_version\" : \(lockVersion),\n  \"source_code_hash\" : ")
+        out.append(",\n  \"lock_version\" : \(lockVersion),\n")
+        return out.bytes
+    }
+
+    /// `head`, the `encodedUpToZip()` of a lock with this one's entries and names, completed with this lock's hash and size.
+    func encoded(completing head: consuming [UInt8]) -> [UInt8] {
+        var out = JSONBytes(head)
+        out.append("  \"source_code_hash\" : ")
         out.appendString(sourceCodeHash)
         out.append(",\n  \"source_code_size\" : \(sourceCodeSize)\n}\n")
         return out.bytes
@@ -205,7 +218,9 @@ public struct LockFile: Codable, Equatable, Sendable {
 
 /// JSON text being written: strings copied as whole UTF-8 runs, and escaped only where they need it.
 struct JSONBytes {
-    private(set) var bytes: [UInt8] = []
+    private(set) var bytes: [UInt8]
+
+    init(_ bytes: [UInt8] = []) { self.bytes = bytes }
 
     mutating func append(_ text: String) {
         var text = text

@@ -121,8 +121,9 @@ final class StatCache: @unchecked Sendable {
 
     /// Writes a prepared cache; `mirror`, when given, is the prepared mirror with the lock's digest and the
     /// zip's identity now known (with other names, nothing is written).
-    func save(_ prepared: PreparedSave?, naming mirror: LockMirror?) {
-        guard var prepared else { return }
+    func save(_ prepared: consuming PreparedSave?, naming mirror: LockMirror?) {
+        // Taken over whole, so that filling in the header patches these bytes instead of a copy of them.
+        guard var prepared = consume prepared else { return }
         if let mirror {
             // Other names (the zip gone since it was renamed into place) would not fit the laid-out strings.
             guard mirror.layerName == prepared.mirror?.layerName, mirror.compressor == prepared.mirror?.compressor,
