@@ -246,6 +246,19 @@ import Testing
         #expect(GlobPattern(pattern).matches(path.split(separator: "/"), isFolder: isFolder) == expected)
     }
 
+    /// Literal names and `*suffix` segments skip `fnmatch`: they must answer as it does, byte for byte.
+    @Test func aNameMatchesAsFnmatchWouldWhateverTheSegmentsForm() {
+        let patterns = ["*.pyc", ".DS_Store", "*", "README", "\u{E9}.txt", "*\u{E9}", "a*b", "*.[ch]", "\\*.md", "*?", "*\u{301}"]
+        let names = [".pyc", "x.pyc", "x.pyc.bak", ".DS_Store", ".ds_store", "README", "README.md", "\u{E9}.txt", "e\u{301}.txt",
+                     "caf\u{E9}", "cafe\u{301}", "ab", "axxb", "x.c", "x.h", "*.md", "x.md", "\u{301}", ".hidden"]
+        for pattern in patterns {
+            for name in names {
+                let expected = fnmatch(pattern, name, 0) == 0
+                #expect(GlobPattern("/" + pattern).matches([Substring(name)], isFolder: false) == expected, "\(pattern) ~ \(name)")
+            }
+        }
+    }
+
     @Test func trailingSlashMatchesFoldersOnly() {
         #expect(!GlobPattern(".git/").matches([".git"], isFolder: false))
         #expect(GlobPattern(".git/").matches([".git"], isFolder: true))

@@ -28,7 +28,8 @@ struct EntryPayload: Sendable {
 }
 
 /// Writes a zip with libzip from entries whose bytes are already compressed, so libzip only lays out
-/// headers and data. Each entry gets a fixed timestamp and a normalised Unix mode.
+/// headers and data. Each entry gets a fixed timestamp and a normalised Unix mode, which its source tells
+/// libzip when asked (its stat and its file attributes): no call per entry sets them.
 ///
 /// libzip pulls every entry's data when the archive is closed, in the order entries were added; `load`
 /// runs then, on the closing thread, with the entry's number (0 for the first added), so only the
@@ -50,9 +51,9 @@ final class ZipWriter {
     private var loadError: Error?
     fileprivate var zipError = zip_error_t()
 
-    /// DOS date and time of every entry: 1980-01-01 00:00:00, the earliest a zip can say.
-    static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1
-    static let dosTime: UInt16 = 0
+    /// The time of every entry: 1980-01-01 00:00:00 UTC, the earliest a zip can say (in DOS time, date 0x0021
+    /// and time 0, which libzip writes from it in UTC).
+    static let entryTime = time_t(315_532_800)
 
     /// Starts a new archive at `path`; nothing is written there until `close()`. Errors name `reportedPath`.
     init(path: String, reportedPath: String? = nil, blockSize: Int = ZipDestination.defaultBlockSize,
@@ -90,21 +91,17 @@ final class ZipWriter {
         guard let archive else { preconditionFailure("entry added to a closed ZipWriter") }
         if count % ZipWriter.blockLength == 0 { blocks.append(.allocate(capacity: ZipWriter.blockLength)) }
         let context = blocks[blocks.count - 1] + count % ZipWriter.blockLength
-        context.initialize(to: SourceContext(writer: Unmanaged.passUnretained(self), number: count))
+        context.initialize(to: SourceContext(writer: Unmanaged.passUnretained(self), number: count, mode: mode))
         count += 1
         guard let source = zip_source_function(archive, entrySourceCallback, context) else { throw failure(archive) }
-        let index = zip_file_add(archive, name, source, zip_flags_t(ZIP_FL_ENC_UTF_8))
+        let index = name.withCString { zip_file_add(archive, $0, source, zip_flags_t(ZIP_FL_ENC_UTF_8)) }
         guard index >= 0 else {
             zip_source_free(source)
             throw failure(archive)
         }
-        let entryIndex = zip_uint64_t(index)
-        // A stored entry must say so, or libzip would deflate it; a deflated one is passed through as is.
-        let compression = method == .store ? ZIP_CM_STORE : ZIP_CM_DEFLATE
-        guard zip_set_file_compression(archive, entryIndex, compression, 0) == 0,
-              zip_file_set_dostime(archive, entryIndex, ZipWriter.dosTime, ZipWriter.dosDate, 0) == 0,
-              zip_file_set_external_attributes(archive, entryIndex, 0, zip_uint8_t(ZIP_OPSYS_UNIX), mode << 16) == 0
-        else { throw failure(archive) }
+        // A stored entry must say so, or libzip would deflate it; a deflated one is passed through as is, its
+        // method taken from the source's stat.
+        if method == .store, zip_set_file_compression(archive, zip_uint64_t(index), ZIP_CM_STORE, 0) != 0 { throw failure(archive) }
     }
 
     /// Writes the archive and returns its SHA-256 and size, taken as it was written.
@@ -196,20 +193,22 @@ private struct OpenEntry {
 private struct SourceContext {
     let writer: Unmanaged<ZipWriter>
     let number: Int
+    let mode: UInt32
 }
 
 private let supportedCommands: zip_int64_t = [ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE, ZIP_SOURCE_STAT,
-                                              ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, ZIP_SOURCE_SUPPORTS]
+                                              ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, ZIP_SOURCE_SUPPORTS, ZIP_SOURCE_GET_FILE_ATTRIBUTES]
     .reduce(0) { $0 | (zip_int64_t(1) << zip_int64_t($1.rawValue)) }
 
 private let entrySourceCallback: zip_source_callback = { context, data, length, command in
     let source = context!.assumingMemoryBound(to: SourceContext.self).pointee
     // The writer outlives its sources: no reference is taken per call (several per entry).
-    return source.writer._withUnsafeGuaranteedRef { writer in entryCommand(writer, source.number, data, length, command) }
+    return source.writer._withUnsafeGuaranteedRef { writer in entryCommand(writer, source, data, length, command) }
 }
 
-private func entryCommand(_ writer: ZipWriter, _ number: Int, _ data: UnsafeMutableRawPointer?, _ length: zip_uint64_t,
+private func entryCommand(_ writer: ZipWriter, _ source: SourceContext, _ data: UnsafeMutableRawPointer?, _ length: zip_uint64_t,
                           _ command: zip_source_cmd_t) -> zip_int64_t {
+    let number = source.number
     switch command {
     case ZIP_SOURCE_SUPPORTS:
         return supportedCommands
@@ -217,12 +216,23 @@ private func entryCommand(_ writer: ZipWriter, _ number: Int, _ data: UnsafeMuta
         guard let stat = writer.stat(number), let data else { return -1 }
         let out = data.assumingMemoryBound(to: zip_stat_t.self)
         zip_stat_init(out)
-        out.pointee.valid = zip_uint64_t(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC)
+        out.pointee.valid = zip_uint64_t(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC | ZIP_STAT_MTIME)
         out.pointee.size = zip_uint64_t(stat.size)
         out.pointee.comp_size = zip_uint64_t(stat.compressedSize)
         out.pointee.comp_method = zip_uint16_t(stat.method == .store ? ZIP_CM_STORE : ZIP_CM_DEFLATE)
         out.pointee.crc = stat.crc
+        out.pointee.mtime = ZipWriter.entryTime
         return zip_int64_t(MemoryLayout<zip_stat_t>.size)
+    case ZIP_SOURCE_GET_FILE_ATTRIBUTES:
+        guard let data, length >= MemoryLayout<zip_file_attributes_t>.size else {
+            zip_error_set(&writer.zipError, ZIP_ER_INVAL, 0)
+            return -1
+        }
+        let out = data.assumingMemoryBound(to: zip_file_attributes_t.self)
+        out.pointee.valid |= zip_uint64_t(ZIP_FILE_ATTRIBUTES_HOST_SYSTEM | ZIP_FILE_ATTRIBUTES_EXTERNAL_FILE_ATTRIBUTES)
+        out.pointee.host_system = zip_uint8_t(ZIP_OPSYS_UNIX)
+        out.pointee.external_file_attributes = source.mode << 16
+        return 0
     case ZIP_SOURCE_OPEN:
         return writer.startReading(number) ? 0 : -1
     case ZIP_SOURCE_READ:

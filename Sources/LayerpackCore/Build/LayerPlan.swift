@@ -175,7 +175,7 @@ private struct SourceWalker: Sendable {
     func entries(of source: LayerConfig.Source) throws -> [PlannedEntry] {
         // The config names the source, so a link there is followed to wherever it leads.
         guard let root = realPath(source.resolvedPath) else { throw unresolvableLink(source.resolvedPath) }
-        let info = try lstatOrThrow(root)
+        let info = FileStat(try lstatOrThrow(root))
         guard isFolder(info) else {
             let zipPath: String
             if source.destinationIsExact {
@@ -204,7 +204,7 @@ private struct SourceWalker: Sendable {
     /// What `item`, found in `folder`, adds to the layer: an entry, a folder to list, or nothing when excluded.
     fileprivate func item(_ item: FolderItem, in folder: FolderNode, relativePath: [Substring], root: String,
                           origin: String) throws -> FolderChild? {
-        let path = folder.path + "/" + item.name
+        let path = join(folder.path, item.name)
         let zipPath = join(folder.zipFolder, item.name)
         guard let info = item.info else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(item.error))) }
         if isLink(info) {
@@ -215,13 +215,13 @@ private struct SourceWalker: Sendable {
             guard resolved == root || resolved.hasPrefix(root + "/") else {
                 throw BuildError.linkLeavesSource(link: path, target: target, root: root)
             }
-            let targetInfo = try statOrThrow(resolved)
+            let targetInfo = FileStat(try statOrThrow(resolved))
             if isFolder(targetInfo) && excludes.excludes(relativePath, isFolder: true) { return nil }
             switch symlinks {
             case .preserve:
                 if target.hasPrefix("/") { throw BuildError.absoluteLinkPreserved(link: path, target: target) }
                 return .entry(PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .symlink(target: target),
-                                           size: Int64(target.utf8.count), fileStat: FileStat(info), origin: origin))
+                                           size: Int64(target.utf8.count), fileStat: info, origin: origin))
             case .follow:
                 guard isFolder(targetInfo) else { return .entry(try fileEntry(at: resolved, info: targetInfo, zipPath: zipPath, origin: origin)) }
                 guard !folder.ancestors.contains(resolved) else { throw BuildError.linkLoop(link: path) }
@@ -238,12 +238,12 @@ private struct SourceWalker: Sendable {
         }
     }
 
-    private func fileEntry(at path: String, info: stat, zipPath: String, origin: String) throws -> PlannedEntry {
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw BuildError.unsupportedFileType(path: path, kind: fileKindName(info.st_mode))
+    private func fileEntry(at path: String, info: FileStat, zipPath: String, origin: String) throws -> PlannedEntry {
+        guard (info.mode & S_IFMT) == S_IFREG else {
+            throw BuildError.unsupportedFileType(path: path, kind: fileKindName(info.mode))
         }
-        return PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .file(executable: info.st_mode & 0o111 != 0),
-                            size: Int64(info.st_size), fileStat: FileStat(info), origin: origin)
+        return PlannedEntry(zipPath: zipPath, sourcePath: path, kind: .file(executable: info.mode & 0o111 != 0),
+                            size: info.size, fileStat: info, origin: origin)
     }
 }
 
@@ -277,9 +277,12 @@ private final class FolderNode: @unchecked Sendable {
         do {
             let ownNames = walker.ownFiles.names(in: path)
             var relativePath = self.relativePath
+            let items = try listFolder(path, skipping: { StagingName.isStaging($0) || ownNames?.contains($0) == true })
             var found: [PlannedEntry] = []
             var names: [String] = []
-            for item in try listFolder(path, skipping: { StagingName.isStaging($0) || ownNames?.contains($0) == true }) {
+            found.reserveCapacity(items.count)
+            names.reserveCapacity(items.count)
+            for item in items {
                 relativePath.append(Substring(item.name))
                 defer { relativePath.removeLast() }
                 switch try walker.item(item, in: self, relativePath: relativePath, root: root, origin: origin) {
@@ -384,12 +387,27 @@ private func unresolvableLink(_ path: String) -> BuildError {
     return cycle ? .linkCycle(chain: chain) : .danglingLink(link: path, target: (try? readLink(path)) ?? "?")
 }
 
-private func join(_ folder: String, _ name: String) -> String { folder.isEmpty ? name : folder + "/" + name }
+/// `folder/name`, or `name` in no folder: made in one allocation (a walk makes two per file).
+private func join(_ folder: String, _ name: String) -> String {
+    guard !folder.isEmpty else { return name }
+    var folder = folder, name = name
+    return folder.withUTF8 { folder in
+        name.withUTF8 { name in
+            String(unsafeUninitializedCapacity: folder.count + 1 + name.count) { path in
+                let raw = UnsafeMutableRawBufferPointer(path)
+                raw.copyMemory(from: UnsafeRawBufferPointer(folder))
+                raw[folder.count] = UInt8(ascii: "/")
+                UnsafeMutableRawBufferPointer(rebasing: raw[(folder.count + 1)...]).copyMemory(from: UnsafeRawBufferPointer(name))
+                return path.count
+            }
+        }
+    }
+}
 
-private func isFolder(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
-private func isLink(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFLNK }
+private func isFolder(_ info: FileStat) -> Bool { (info.mode & S_IFMT) == S_IFDIR }
+private func isLink(_ info: FileStat) -> Bool { (info.mode & S_IFMT) == S_IFLNK }
 
-private func fileKindName(_ mode: mode_t) -> String {
+private func fileKindName(_ mode: UInt32) -> String {
     switch mode & S_IFMT {
     case S_IFIFO: return "named pipe"
     case S_IFSOCK: return "socket"
@@ -428,7 +446,7 @@ private func readLink(_ path: String) throws -> String {
 /// An entry of a folder and what `lstat` says of it, or the error that it gave.
 private struct FolderItem {
     let name: String
-    let info: stat?
+    let info: FileStat?
     let error: Int32
 }
 
@@ -445,13 +463,15 @@ private func listFolder(_ path: String, skipping skip: (String) -> Bool) throws 
     defer { closedir(folder) }
     let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
     var items: [FolderItem] = []
+    // Most folders hold fewer: the list is not grown (and copied) item by item.
+    items.reserveCapacity(64)
     while let entry = readdir(folder) {
         let cName = (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self)
         guard let name = String(validatingCString: cName) else { throw BuildError.nameNotUTF8(folder: path) }
         if name == "." || name == ".." || skip(name) { continue }
         var info = stat()
         if fstatat(descriptor, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 {
-            items.append(FolderItem(name: name, info: info, error: 0))
+            items.append(FolderItem(name: name, info: FileStat(info), error: 0))
         } else {
             items.append(FolderItem(name: name, info: nil, error: errno))
         }
