@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hashing
 
 /// Where the digests and zip bytes of a plan's entries come from, for `build`, `hash` and `check`
@@ -62,7 +63,7 @@ final class ContentReader: Sendable {
         case .file: fingerprint = try FileIO.fingerprint(entry)
         case .symlink(let target): fingerprint = Array(target.utf8).withUnsafeBytes { Fingerprint(of: $0) }
         }
-        counts.add(\.hashed)
+        counts.add(.hashed)
         statCache?.record(at: index, fingerprint, hashed: true)
         return fingerprint
     }
@@ -75,7 +76,7 @@ final class ContentReader: Sendable {
         let known = statCache?.trustedFingerprint(at: index)
         if let known, let reused = reusable(at: index, known, method: method) {
             statCache?.record(at: index, known, hashed: false)
-            counts.add(\.reused)
+            counts.add(.reused)
             return reused
         }
         return try workspaces.withWorkspace { workspace in
@@ -118,11 +119,11 @@ final class ContentReader: Sendable {
         } else {
             fingerprint = Fingerprint(of: content)
         }
-        counts.add(\.hashed)
+        counts.add(.hashed)
         statCache?.record(at: index, fingerprint, hashed: fingerprint != known)
 
         if known == nil, let reused = reusable(at: index, fingerprint, method: method) {
-            counts.add(\.reused)
+            counts.add(.reused)
             return reused
         }
         let bytes: [UInt8]
@@ -130,7 +131,7 @@ final class ContentReader: Sendable {
         case .store: bytes = Array(content)
         case .deflate:
             bytes = compressedInChunks ?? workspace.compressor!.compress(content)
-            counts.add(\.compressed)
+            counts.add(.compressed)
         }
         let payload = EntryPayload(method: method, crc: fingerprint.crc, uncompressedSize: content.count, bytes: bytes,
                                    contentDigest: fingerprint.digest)
@@ -199,13 +200,23 @@ public struct WorkStatistics: Sendable, Equatable {
     }
 }
 
-private final class WorkCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var counts = WorkStatistics()
+/// Counts kept by every worker at once, without a lock per entry.
+private final class WorkCounter: Sendable {
+    enum Field { case hashed, compressed, reused }
+    private let hashed = Atomic(0), compressed = Atomic(0), reused = Atomic(0)
 
-    var value: WorkStatistics { lock.withLock { counts } }
+    var value: WorkStatistics {
+        WorkStatistics(hashed: hashed.load(ordering: .relaxed), compressed: compressed.load(ordering: .relaxed),
+                       reused: reused.load(ordering: .relaxed))
+    }
 
-    func add(_ field: WritableKeyPath<WorkStatistics, Int>) { lock.withLock { counts[keyPath: field] += 1 } }
+    func add(_ field: Field) {
+        switch field {
+        case .hashed: hashed.wrappingAdd(1, ordering: .relaxed)
+        case .compressed: compressed.wrappingAdd(1, ordering: .relaxed)
+        case .reused: reused.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
 }
 
 /// What one worker needs to turn a file into an entry: a compressor and a buffer to read into. Lent

@@ -165,9 +165,13 @@ final class LastFolder {
 
     /// `open(path, O_RDONLY)`, relative to the last folder when the file is in it; -1 and `errno` on failure.
     func open(_ path: String) -> Int32 {
-        path.withCString { file in
-            guard let slash = strrchr(file, Int32(UInt8(ascii: "/"))), slash != file else { return Glibc.open(file, O_RDONLY | O_CLOEXEC) }
-            let length = UnsafePointer(slash) - file
+        let count = path.utf8.count
+        return path.withCString { file in
+            // From the end, as the name is short and the path long.
+            guard let length = UnsafeBufferPointer(start: file, count: count).lastIndex(of: CChar(UInt8(ascii: "/"))), length > 0 else {
+                return Glibc.open(file, O_RDONLY | O_CLOEXEC)
+            }
+            let slash = file + length
             if descriptor < 0 || length != folder.count - 1 || memcmp(folder, file, length) != 0 {
                 if descriptor >= 0 { close(descriptor) }
                 folder = Array(UnsafeBufferPointer(start: file, count: length)) + [0]

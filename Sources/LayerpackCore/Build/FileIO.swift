@@ -165,8 +165,9 @@ final class StagedFile {
 
     deinit { discard() }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard FileIO.writeAll(descriptor, bytes) else {
+    /// Writes `bytes` where the last write ended, or at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int? = nil) throws {
+        guard FileIO.writeAll(descriptor, bytes, at: offset) else {
             let reason = FileIO.describeWriteError(errno)
             discard()
             throw BuildError.cannotWrite(path: target, reason: reason)

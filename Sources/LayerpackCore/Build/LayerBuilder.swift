@@ -249,8 +249,9 @@ final class ProgressCounter {
     }
 
     func advance(by entry: PlannedEntry) {
+        guard let report else { return }
         entriesDone += 1
         bytesDone += entry.size
-        report?(BuildProgress(entriesDone: entriesDone, entriesTotal: entriesTotal, bytesDone: bytesDone, bytesTotal: bytesTotal))
+        report(BuildProgress(entriesDone: entriesDone, entriesTotal: entriesTotal, bytesDone: bytesDone, bytesTotal: bytesTotal))
     }
 }

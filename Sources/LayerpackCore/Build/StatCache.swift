@@ -119,20 +119,21 @@ final class StatCache: @unchecked Sendable {
         save(prepareSave(locked), naming: nil)
     }
 
-    /// Writes a prepared cache; `mirror`, when given, is the prepared mirror with the lock's digest and the
-    /// zip's identity now known (with other names, nothing is written).
+    /// Puts a prepared cache in place; `mirror`, when given, is the prepared mirror with the lock's digest and
+    /// the zip's identity now known, written over the header (with other names, nothing is kept).
     func save(_ prepared: consuming PreparedSave?, naming mirror: LockMirror?) {
         // Taken over whole, so that filling in the header patches these bytes instead of a copy of them.
         guard var prepared = consume prepared else { return }
-        if let mirror {
-            // Other names (the zip gone since it was renamed into place) would not fit the laid-out strings.
-            guard mirror.layerName == prepared.mirror?.layerName, mirror.compressor == prepared.mirror?.compressor,
-                  mirror.compressionLevel == prepared.mirror?.compressionLevel,
-                  let zip = mirror.zip, zip.path == prepared.mirror?.zip?.path else { return prepared.staging.file.discard() }
-            Snapshot.fill(&prepared.bytes, lock: mirror)
-        }
         do {
-            try prepared.bytes.withUnsafeBytes { try prepared.staging.file.write($0) }
+            if let mirror {
+                // Other names (the zip gone since it was renamed into place) would not fit the laid-out strings.
+                guard mirror.layerName == prepared.mirror?.layerName, mirror.compressor == prepared.mirror?.compressor,
+                      mirror.compressionLevel == prepared.mirror?.compressionLevel,
+                      let zip = mirror.zip, zip.path == prepared.mirror?.zip?.path else { return prepared.staging.file.discard() }
+                for range in Snapshot.fill(&prepared.bytes, lock: mirror) {
+                    try prepared.bytes.withUnsafeBytes { try prepared.staging.file.write(UnsafeRawBufferPointer(rebasing: $0[range]), at: range.lowerBound) }
+                }
+            }
             try prepared.staging.file.commit()
         } catch {
             prepared.staging.file.discard()
@@ -168,6 +169,9 @@ final class StatCache: @unchecked Sendable {
             && entries.indices.allSatisfy { matches[$0] == Int32($0) && sameSource[$0] }
         let data = (samePaths ? previous.encodeReusingStrings(reference: staging.reference, lock: mirror, fields: fields) : nil)
             ?? Snapshot.encode(records: records(fields, removed: removed), reference: staging.reference, lock: mirror)
+        // Written now (a build prepares on another thread): `save` then writes only what it fills in. A failed
+        // write discards the file, and `save` then keeps nothing.
+        _ = try? data.withUnsafeBytes { try staging.file.write($0) }
         return PreparedSave(bytes: data, staging: staging, mirror: mirror)
     }
 
@@ -519,8 +523,10 @@ extension StatCache {
             }
         }
 
-        /// Writes `lock`'s digest and zip identity into the header of a laid-out cache, and its CRC-32 again.
-        static func fill(_ bytes: inout [UInt8], lock: LockMirror) {
+        /// Writes `lock`'s digest and zip identity into the header of a laid-out cache, and its CRC-32 again;
+        /// the byte ranges it wrote.
+        @discardableResult
+        static func fill(_ bytes: inout [UInt8], lock: LockMirror) -> [Range<Int>] {
             let total = bytes.count
             bytes.withUnsafeMutableBytes { raw in
                 var out = LittleEndianWriter(raw, stringsAt: 0)
@@ -532,6 +538,7 @@ extension StatCache {
                 out.offset = total - 4
                 out.put(checksum)
             }
+            return [32..<headerSize, (total - 4)..<total]
         }
 
         /// The zip fields of the header, from the zip device to the end of the header.
