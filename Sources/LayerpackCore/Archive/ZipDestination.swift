@@ -22,15 +22,15 @@ final class ZipDestination {
     /// Where the zip will be once it is renamed into place: what error messages name.
     let reportedPath: String
     private let sink: BlockWriter
-    private var block: UnsafeMutableRawBufferPointer
+    @exclusivity(unchecked) private var block: UnsafeMutableRawBufferPointer
     private var descriptor: Int32 = -1
     /// The file is its bytes before `blockStart`, on disk, followed by the block's first `blockCount` bytes.
-    private var blockStart = 0
-    private var blockCount = 0
+    @exclusivity(unchecked) private var blockStart = 0
+    @exclusivity(unchecked) private var blockCount = 0
     /// Where libzip writes next; at most the end.
-    private var position = 0
+    @exclusivity(unchecked) private var position = 0
     /// The first position libzip asked for since it last sought the end: it may come back to rewrite from there.
-    private var openMark: Int?
+    @exclusivity(unchecked) private var openMark: Int?
     /// `sink` has been given the file's bytes before `hashed` to hash, which is at most `blockStart` and `openMark`.
     private var hashed = 0
     /// Set once the archive is complete and closed.
@@ -72,6 +72,14 @@ final class ZipDestination {
     }
 
     fileprivate func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        // Mostly a header or a piece of data that fits in the block: copied in.
+        let offset = position - blockStart
+        if offset >= 0, bytes.count <= block.count - offset, let source = bytes.baseAddress {
+            (block.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
+            position += bytes.count
+            blockCount = max(blockCount, position - blockStart)
+            return true
+        }
         var rest = bytes
         // Bytes before the block are in the file already: the header of an entry larger than a block.
         if position < blockStart, !rest.isEmpty {

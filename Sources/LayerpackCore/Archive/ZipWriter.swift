@@ -44,10 +44,12 @@ final class ZipWriter {
     private var blocks: [UnsafeMutablePointer<SourceContext>] = []
     private var count = 0
     private static let blockLength = 4096
-    /// The entries libzip has asked for and not yet closed (one, as libzip writes them one by one).
-    private var open: [OpenEntry] = []
+    // Only libzip's thread touches `current` and `lastClosed`, a call at a time (several per entry): they are
+    // not checked for overlapping access on each.
+    /// The entry libzip is writing: it opens, reads and closes one entry before it asks for the next.
+    @exclusivity(unchecked) private var current: OpenEntry?
     /// The last entry closed, should libzip ask its sizes again.
-    private var lastClosed: (number: Int, stat: EntryStat)?
+    @exclusivity(unchecked) private var lastClosed: (number: Int, stat: EntryStat)?
     private var loadError: Error?
     fileprivate var zipError = zip_error_t()
 
@@ -135,16 +137,21 @@ final class ZipWriter {
     /// Entry `number`'s sizes, method and CRC, its payload loaded if it is not yet.
     fileprivate func stat(_ number: Int) -> EntryStat? {
         if let lastClosed, lastClosed.number == number { return lastClosed.stat }
-        return openEntry(number).map { open[$0].stat }
+        return entry(number)?.stat
     }
 
-    /// The position of entry `number` in `open`, loading its payload the first time it is asked for.
-    fileprivate func openEntry(_ number: Int) -> Int? {
-        if let position = open.firstIndex(where: { $0.number == number }) { return position }
-        precondition(number > (lastClosed?.number ?? -1), "libzip asked again for an entry it had closed")
+    /// Entry `number`, its payload loaded the first time libzip asks for it.
+    fileprivate func entry(_ number: Int) -> OpenEntry? {
+        if let current, current.number == number { return current }
+        // Entries come one at a time and in order (the payloads are loaded so).
+        guard current == nil, number > (lastClosed?.number ?? -1) else {
+            zip_error_set(&zipError, ZIP_ER_INTERNAL, 0)
+            return nil
+        }
         do {
-            open.append(OpenEntry(number: number, payload: try load(number)))
-            return open.count - 1
+            let entry = OpenEntry(number: number, payload: try load(number))
+            current = entry
+            return entry
         } catch {
             loadError = loadError ?? error
             zip_error_set(&zipError, ZIP_ER_READ, 0)
@@ -154,27 +161,21 @@ final class ZipWriter {
 
     /// Loads entry `number` if need be, to be read from its first byte.
     fileprivate func startReading(_ number: Int) -> Bool {
-        guard let position = openEntry(number) else { return false }
-        open[position].offset = 0
+        guard let entry = entry(number) else { return false }
+        entry.offset = 0
         return true
     }
 
     /// Copies up to `length` more bytes of entry `number` to `data`; how many, or nil on an error.
     fileprivate func read(_ number: Int, into data: UnsafeMutableRawPointer, length: Int) -> Int? {
-        guard let position = openEntry(number) else { return nil }
-        let count = min(length, open[position].payload.bytes.count - open[position].offset)
-        guard count > 0 else { return 0 }
-        let offset = open[position].offset
-        open[position].payload.bytes.withUnsafeBytes { data.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
-        open[position].offset += count
-        return count
+        entry(number)?.read(into: data, length: length)
     }
 
     /// Lets go of entry `number`'s bytes.
     fileprivate func release(_ number: Int) {
-        guard let position = open.firstIndex(where: { $0.number == number }) else { return }
-        lastClosed = (number, open[position].stat)
-        open.remove(at: position)
+        guard let current, current.number == number else { return }
+        lastClosed = (number, current.stat)
+        self.current = nil
     }
 }
 
@@ -182,11 +183,27 @@ final class ZipWriter {
 private typealias EntryStat = (method: EntryPayload.Method, crc: UInt32, size: Int, compressedSize: Int)
 
 /// An entry whose payload libzip is reading.
-private struct OpenEntry {
+private final class OpenEntry {
     let number: Int
     let payload: EntryPayload
-    var offset = 0
+    /// Where the next read starts (libzip's thread alone reads it).
+    @exclusivity(unchecked) var offset = 0
+
+    init(number: Int, payload: EntryPayload) {
+        self.number = number
+        self.payload = payload
+    }
+
     var stat: EntryStat { (payload.method, payload.crc, payload.uncompressedSize, payload.bytes.count) }
+
+    /// Copies up to `length` more bytes to `data`; how many.
+    func read(into data: UnsafeMutableRawPointer, length: Int) -> Int {
+        let count = min(length, payload.bytes.count - offset)
+        guard count > 0 else { return 0 }
+        payload.bytes.withUnsafeBytes { data.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
+        offset += count
+        return count
+    }
 }
 
 /// A libzip source's context.

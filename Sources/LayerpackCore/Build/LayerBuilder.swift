@@ -160,24 +160,23 @@ public enum LayerBuilder {
             return (reader, prefetcher)
         }
         defer { starting.value.1.finish() }
-        var digests: [Digest] = []
-        digests.reserveCapacity(entries.count)
+        let taken = TakenPayloads(count: entries.count)
         let progress = ProgressCounter(plan.entries, report: options.progress)
         // libzip pulls the entries in order on this thread, as it writes them, once they are all added.
-        var prefetcher: Prefetcher<EntryPayload>?
         let writer = try ZipWriter(path: path, reportedPath: reportedPath) { index in
-            let payload = try prefetcher!.take(index)
-            digests.append(payload.contentDigest)
+            let payload = try taken.prefetcher!.take(index)
+            taken.digests.append(payload.contentDigest)
             progress.advance(by: entries[index])
-            if digests.count == entries.count { afterLastEntry?(starting.value.0, digests) }
+            if taken.digests.count == entries.count { afterLastEntry?(starting.value.0, taken.digests) }
             return payload
         }
         for index in entries.indices {
             try writer.add(name: entries[index].zipPath, mode: entries[index].mode, method: methods[index])
         }
         let reader = starting.value.0
-        prefetcher = starting.value.1
+        taken.prefetcher = starting.value.1
         let (digest, size) = try writer.close()
+        let digests = taken.digests
         starting.value.1.finish()
         try reader.checkSourcesOfCopies()
         let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
@@ -188,6 +187,15 @@ public enum LayerBuilder {
                                  statistics: reader.statistics)
         return Packed(result: result, zipDigest: digest, reader: reader)
     }
+}
+
+/// The payloads libzip takes as it writes the zip, and their content digests, gathered in order. One thread
+/// touches them, a few times per entry: they are not checked for overlapping access on each.
+private final class TakenPayloads {
+    @exclusivity(unchecked) var prefetcher: Prefetcher<EntryPayload>?
+    @exclusivity(unchecked) var digests: [Digest] = []
+
+    init(count: Int) { digests.reserveCapacity(count) }
 }
 
 /// A value computed on a thread of GCD's while the caller goes on; `value` waits for it.

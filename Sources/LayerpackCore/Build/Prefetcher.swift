@@ -18,19 +18,20 @@ final class Prefetcher<Value: Sendable>: @unchecked Sendable {
     private let budget: Int64
     private let produce: @Sendable (Int) throws -> Value
     // Guarded by `condition`.
-    /// Runs computed and not yet taken, by their first item.
-    private var computedRuns: [Int: [Result<Value, Error>]] = [:]
+    /// Runs computed and not yet taken, by their first item (optional, so the consumer can take each out).
+    private var computedRuns: [Int: [Result<Value, Error>?]] = [:]
     private var nextClaim = 0
     private var outstandingCost: Int64 = 0
     private var stopped = false
     private var runningWorkers = 0
     private var peakCost: Int64 = 0
     // The consumer's own: the run it is taking items from, and the cost of the items it took since it
-    // last held the lock (still counted as outstanding until then).
-    private var currentRun: [Result<Value, Error>?] = []
-    private var positionInRun = 0
-    private var nextTake = 0
-    private var takenCost: Int64 = 0
+    // last held the lock (still counted as outstanding until then). One thread touches them, so they are
+    // not checked for overlapping access on each item.
+    @exclusivity(unchecked) private var currentRun: [Result<Value, Error>?] = []
+    @exclusivity(unchecked) private var positionInRun = 0
+    @exclusivity(unchecked) private var nextTake = 0
+    @exclusivity(unchecked) private var takenCost: Int64 = 0
 
     /// Runs are short enough that the consumer waits little for the first item of one, and long enough
     /// that small files cost the lock a few times per hundred.
@@ -93,7 +94,7 @@ final class Prefetcher<Value: Sendable>: @unchecked Sendable {
 
     private func work() {
         while let run = claim() {
-            let results = run.map { index in Result { try produce(index) } }
+            let results = run.map { index -> Result<Value, Error>? in Result { try produce(index) } }
             condition.lock()
             computedRuns[run.lowerBound] = results
             condition.broadcast()
