@@ -1,12 +1,16 @@
 internal import CLibcrypto
 import Foundation
 
+/// OpenSSL's SHA-256, fetched from its provider once: given `EVP_sha256()`, every hasher set up would
+/// look the algorithm up again (under a lock shared by all threads).
+nonisolated(unsafe) private let algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+
 /// A SHA-256 digest computed by OpenSSL libcrypto, fed incrementally or all at once.
 public struct SHA256: ~Copyable {
     private let context: OpaquePointer
 
     public init() {
-        guard let context = EVP_MD_CTX_new(), EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
+        guard let context = EVP_MD_CTX_new(), EVP_DigestInit_ex(context, algorithm, nil) == 1 else {
             // Only an allocation failure gets here; there is nothing a caller could do about it.
             fatalError("OpenSSL could not set up a SHA-256 context: \(OpenSSLError.drainQueue())")
         }
@@ -35,15 +39,23 @@ public struct SHA256: ~Copyable {
     }
 
     public consuming func finalize() -> Digest {
-        var bytes = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &bytes, &length)
-        return Digest(bytes: bytes.prefix(Int(length)))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(EVP_MAX_MD_SIZE)) { bytes in
+            var length: UInt32 = 0
+            EVP_DigestFinal_ex(context, bytes.baseAddress, &length)
+            return Digest(bytes: UnsafeBufferPointer(rebasing: bytes[..<Int(length)]))
+        }
     }
 
     public static func hash(_ data: some DataProtocol) -> Digest {
         var hasher = SHA256()
         hasher.update(data)
+        return hasher.finalize()
+    }
+
+    /// The digest of `bytes` (what a worker hashes for each file).
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> Digest {
+        var hasher = SHA256()
+        hasher.update(bytes)
         return hasher.finalize()
     }
 
