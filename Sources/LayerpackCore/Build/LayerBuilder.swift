@@ -83,9 +83,7 @@ public enum LayerBuilder {
             // Not left running should the build fail.
             defer { lockHead?.wait(); statCache?.wait() }
             let packed = try pack(plan, to: stagedZip, reportedPath: target, options: options) { reader, digests in
-                let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: "", sourceCodeSize: 0,
-                                    compressionLevel: plan.config.compressionLevel,
-                                    compressor: compressor(level: plan.config.compressionLevel), planned: plan.entries, digests: digests)
+                let lock = LayerBuilder.lock(of: plan, digests: digests, zipHash: "", zipSize: 0)
                 lockHead = InBackground { lock.encodedUpToZip() }
                 let unknown = Digest(bytes: [UInt8](repeating: 0, count: 32))
                 let unnamed = LockMirror(lockDigest: unknown, layerName: lock.layerName, compressionLevel: lock.compressionLevel,
@@ -128,6 +126,13 @@ public enum LayerBuilder {
 
     /// What compressed the entries at `level`, as the lock records it: nil when nothing is compressed.
     static func compressor(level: Int) -> String? { level > 0 ? deflateCompressorVersion : nil }
+
+    /// The lock of a build of `plan` whose entries' contents have `digests`, into a zip of that hash and size.
+    static func lock(of plan: LayerPlan, digests: [Digest], zipHash: String, zipSize: Int64) -> LockFile {
+        LockFile(layerName: plan.config.layerName, sourceCodeHash: zipHash, sourceCodeSize: zipSize,
+                 compressionLevel: plan.config.compressionLevel, compressor: compressor(level: plan.config.compressionLevel),
+                 planned: plan.entries, digests: digests)
+    }
 
     /// A packed zip, with the reader whose caches are saved once the zip is in place.
     struct Packed {
@@ -179,9 +184,7 @@ public enum LayerBuilder {
         let digests = taken.digests
         starting.value.1.finish()
         try reader.checkSourcesOfCopies()
-        let lock = LockFile(layerName: plan.config.layerName, sourceCodeHash: digest.base64, sourceCodeSize: size,
-                            compressionLevel: level, compressor: compressor(level: level), planned: entries,
-                            digests: digests)
+        let lock = LayerBuilder.lock(of: plan, digests: digests, zipHash: digest.base64, zipSize: size)
         let result = BuildResult(layerName: plan.config.layerName, filename: reportedPath, sourceCodeHash: digest.base64,
                                  sourceCodeSize: size, fileCount: plan.entries.count, unzippedSize: plan.totalSize, lock: lock,
                                  statistics: reader.statistics)
