@@ -55,6 +55,41 @@ struct ChunkedDeflateTests {
         #expect(compressed.count <= whole.count + 1_024 * (size / ChunkedDeflate.chunkSize))
     }
 
+    /// The final block is found in streams of every kind of block libdeflate writes — stored (random
+    /// bytes), fixed (a byte or none), dynamic (text, zeros) — at three levels; a cut stream is none. Joined
+    /// as `compress` joins chunks, the streams inflate (zlib, in Python) to the inputs in turn.
+    @Test func theFinalBlockIsFoundInEveryKindOfStream() throws {
+        var state: UInt64 = 7
+        let random = (0..<70_000).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        let inputs: [[UInt8]] = [[], Array("a".utf8), [UInt8](repeating: 0, count: 100_000), mixedContent(300_000, seed: 5), random,
+                                 mixedContent(3_000_000, seed: 11)]
+        var joined: [UInt8] = []
+        var expected: [UInt8] = []
+        for level in [1, 6, 12] {
+            for input in inputs {
+                let stream = input.withUnsafeBytes { DeflateCompressor(level: level).compress($0) }
+                let (final, end) = try #require(ChunkedDeflate.finalBlockAndEnd(stream))
+                #expect((end + 7) / 8 == stream.count, "level \(level), \(input.count) bytes")
+                #expect(stream[final / 8] >> (final % 8) & 1 == 1, "level \(level), \(input.count) bytes")
+                #expect(ChunkedDeflate.finalBlockAndEnd(Array(stream.dropLast())) == nil, "level \(level), \(input.count) bytes")
+                joined += ChunkedDeflate.continuable(stream)
+                expected += input
+            }
+        }
+        joined += [0x03, 0x00]  // an empty final block
+        let folder = try TemporaryFolder()
+        try Data(joined).write(to: URL(fileURLWithPath: folder.url("joined.deflate")))
+        let (status, digest) = try run(["python3", "-c", "import sys, zlib, hashlib; d = zlib.decompressobj(-15); "
+            + "out = d.decompress(open(sys.argv[1], 'rb').read()); assert d.eof and not d.unused_data; print(hashlib.sha256(out).hexdigest())",
+            folder.url("joined.deflate")])
+        #expect(status == 0)
+        #expect(digest.trimmingCharacters(in: .whitespacesAndNewlines) == SHA256.hash(Data(expected)).hex)
+        #expect(ChunkedDeflate.finalBlockAndEnd([0xFF, 0xFF]) == nil)
+    }
+
     @Test func aFileOfOneChunkKeepsTheBytesOfCompressingItWhole() {
         #expect(!ChunkedDeflate.isChunked(size: ChunkedDeflate.chunkSize))
         #expect(ChunkedDeflate.isChunked(size: ChunkedDeflate.chunkSize + 1))
