@@ -2,6 +2,7 @@ import CLibzip
 import Foundation
 import Hashing
 @testable import LayerpackCore
+import Synchronization
 import Testing
 
 /// Content that deflates like a real binary: runs of text, of zeros and of random bytes.
@@ -52,7 +53,7 @@ struct ChunkedDeflateTests {
         case "zeros": input = [UInt8](repeating: 0, count: size)
         default: input = mixedContent(size, seed: UInt64(size))
         }
-        let compressed = input.withUnsafeBytes { ChunkedDeflate.compress($0, level: 6) }
+        let compressed = try input.withUnsafeBytes { try ChunkedDeflate.compress($0, level: 6) }
         // Inflated by zlib (Python), a reader other than the one that found the block boundaries.
         let (status, digest) = try inflatedByPython(compressed)
         #expect(status == 0)
@@ -78,11 +79,11 @@ struct ChunkedDeflateTests {
         for level in [1, 6, 12] {
             for input in inputs {
                 let stream = input.withUnsafeBytes { DeflateCompressor(level: level).compress($0) }
-                let (final, end) = try #require(ChunkedDeflate.finalBlockAndEnd(stream))
+                let (final, end) = try #require(finalBlockAndEnd(stream))
                 #expect((end + 7) / 8 == stream.count, "level \(level), \(input.count) bytes")
                 #expect(stream[final / 8] >> (final % 8) & 1 == 1, "level \(level), \(input.count) bytes")
-                #expect(ChunkedDeflate.finalBlockAndEnd(Array(stream.dropLast())) == nil, "level \(level), \(input.count) bytes")
-                joined += ChunkedDeflate.continuable(stream)
+                #expect(finalBlockAndEnd(Array(stream.dropLast())) == nil, "level \(level), \(input.count) bytes")
+                joined += continuable(stream)
                 expected += input
             }
         }
@@ -90,7 +91,44 @@ struct ChunkedDeflateTests {
         let (status, digest) = try inflatedByPython(joined)
         #expect(status == 0)
         #expect(digest == SHA256.hash(Data(expected)).hex)
-        #expect(ChunkedDeflate.finalBlockAndEnd([0xFF, 0xFF]) == nil)
+        #expect(finalBlockAndEnd([0xFF, 0xFF]) == nil)
+    }
+
+    /// Each chunk is loaded by the thread that compresses it; the hasher sees the input whole and in
+    /// order, whatever order the chunks are loaded in.
+    @Test func chunksAreLoadedWhereTheyAreCompressedAndHashedInOrder() throws {
+        let input = mixedContent(3 * ChunkedDeflate.chunkSize + 999, seed: 21)
+        let expected = try input.withUnsafeBytes { try ChunkedDeflate.compress($0, level: 6) }
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: input.count, alignment: 16)
+        defer { memory.deallocate() }
+        memory.initializeMemory(as: UInt8.self, repeating: 0)
+        nonisolated(unsafe) let target = memory
+        let loaded = Mutex<[Range<Int>]>([])
+        let hashed = Mutex<[UInt8]>([])
+        let compressed = try ChunkedDeflate.compress(UnsafeRawBufferPointer(memory), level: 6, loading: { range in
+            input.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: target[range]).copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[range])) }
+            loaded.withLock { $0.append(range) }
+        }, hashing: { piece in hashed.withLock { $0 += piece } })
+        #expect(compressed == expected)
+        #expect(hashed.withLock { $0 } == input)
+        #expect(loaded.withLock { $0.sorted { $0.lowerBound < $1.lowerBound } }
+            == [0..<ChunkedDeflate.chunkSize, ChunkedDeflate.chunkSize..<(2 * ChunkedDeflate.chunkSize),
+                (2 * ChunkedDeflate.chunkSize)..<(3 * ChunkedDeflate.chunkSize), (3 * ChunkedDeflate.chunkSize)..<input.count])
+    }
+
+    /// A chunk that cannot be loaded fails the whole compression with its error; the hasher stops there.
+    @Test func aChunkThatCannotBeLoadedFailsTheCompression() throws {
+        struct Unreadable: Error, Equatable {}
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 3 * ChunkedDeflate.chunkSize, alignment: 16)
+        defer { memory.deallocate() }
+        memory.initializeMemory(as: UInt8.self, repeating: 7)
+        let hashed = Mutex(0)
+        #expect(throws: Unreadable()) {
+            _ = try ChunkedDeflate.compress(UnsafeRawBufferPointer(memory), level: 6, loading: { range in
+                if range.lowerBound == ChunkedDeflate.chunkSize { throw Unreadable() }
+            }, hashing: { piece in hashed.withLock { $0 += piece.count } })
+        }
+        #expect(hashed.withLock { $0 } <= ChunkedDeflate.chunkSize)
     }
 
     @Test func aFileOfOneChunkKeepsTheBytesOfCompressingItWhole() {
@@ -118,6 +156,18 @@ struct ChunkedDeflateTests {
         #expect(try run(["python3", "-c", "import sys, zipfile; sys.exit(zipfile.ZipFile(sys.argv[1]).testzip() is not None)", zip]).status == 0)
         #expect(try libzipRead(zip, entry: "bin/engine") == content)
     }
+}
+
+/// Where the final block of `stream` begins and where the stream ends, in bits.
+private func finalBlockAndEnd(_ stream: [UInt8]) -> (Int, Int)? {
+    stream.withUnsafeBytes { ChunkedDeflate.finalBlockAndEnd($0) }
+}
+
+/// `stream` made continuable, as `ChunkedDeflate.compress` does it in place.
+private func continuable(_ stream: [UInt8]) -> [UInt8] {
+    var bytes = stream + [UInt8](repeating: 0, count: 5)
+    let count = bytes.withUnsafeMutableBytes { ChunkedDeflate.makeContinuable($0, count: stream.count) }
+    return Array(bytes[..<count])
 }
 
 /// An entry's bytes as libzip reads them (it checks the CRC-32 at the end).

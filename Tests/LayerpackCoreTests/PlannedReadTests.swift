@@ -5,16 +5,17 @@ import Testing
 /// The plan fixes each file's size: a file that changes between the walk and its read, or while it is
 /// read, fails the build with an error naming it, and never gets into a zip or a lock.
 @Suite struct FilesChangingDuringABuild {
-    func layer() throws -> (TemporaryFolder, LayerConfig) {
+    /// A layer whose log is small, or large enough to be read and compressed in chunks on several threads.
+    func layer(largeLog: Bool = false) throws -> (TemporaryFolder, LayerConfig) {
         let folder = try TemporaryFolder()
         try folder.write("src/app.py", "print('app')\n")
-        try folder.write("src/app.log", "started\n")
+        try folder.write("src/app.log", largeLog ? String(repeating: "started\n", count: ChunkedDeflate.chunkSize / 4) : "started\n")
         return (folder, try folder.config("layer_name: growing\nlayout: python\nsources: [src]\n"))
     }
 
-    @Test(arguments: ["grows", "shrinks", "is replaced"])
-    func aFileThatChangedAfterItWasPlannedFailsTheBuild(_ change: String) throws {
-        let (folder, config) = try layer()
+    @Test(arguments: ["grows", "shrinks", "is replaced"], [false, true])
+    func aFileThatChangedAfterItWasPlannedFailsTheBuild(_ change: String, largeLog: Bool) throws {
+        let (folder, config) = try layer(largeLog: largeLog)
         _ = try LayerBuilder.build(try LayerPlan(config: config))
         let (zip, lock) = (try folder.read("dist/growing.zip"), try folder.read("layerpack.lock"))
         let plan = try LayerPlan(config: config)
@@ -38,8 +39,9 @@ import Testing
         expectError("`\(folder.url("src/app.log"))` changed while it was being read") { _ = try LayerCheck.run(plan) }
     }
 
-    @Test func aFileAppendedToDuringTheBuildNeverSlipsPastThePlan() throws {
-        let (folder, config) = try layer()
+    @Test(arguments: [false, true])
+    func aFileAppendedToDuringTheBuildNeverSlipsPastThePlan(largeLog: Bool) throws {
+        let (folder, config) = try layer(largeLog: largeLog)
         // A writer appends to the log the whole time the builds run.
         let stop = ManagedAtomicFlag()
         let logPath = folder.url("src/app.log")

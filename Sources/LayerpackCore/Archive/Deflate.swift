@@ -2,6 +2,7 @@ internal import CLibdeflate
 internal import CZlib
 import Foundation
 import Hashing
+import Synchronization
 
 /// A libdeflate compressor at one level, for one thread at a time. It compresses into a buffer it
 /// keeps between calls, so a worker compressing file after file does not fault in fresh memory for each.
@@ -25,12 +26,19 @@ final class DeflateCompressor {
     /// Raw DEFLATE of `input`. Incompressible input comes out as stored blocks, a few bytes larger.
     /// The result is an array of exactly the compressed size.
     func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
-        let bound = libdeflate_deflate_compress_bound(handle, input.count)
-        let output = scratch.reserve(bound)
-        let written = libdeflate_deflate_compress(handle, input.baseAddress, input.count, output.baseAddress, bound)
-        precondition(written > 0 || input.isEmpty, "libdeflate wrote nothing within its own bound")
-        return Array(UnsafeRawBufferPointer(rebasing: output[..<written]))
+        let output = scratch.reserve(Self.bound(of: input.count))
+        return Array(UnsafeRawBufferPointer(rebasing: output[..<compress(input, into: output)]))
     }
+
+    /// Raw DEFLATE of `input` into `output`, which has room for `bound(of: input.count)` bytes; the size written.
+    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
+        let written = libdeflate_deflate_compress(handle, input.baseAddress, input.count, output.baseAddress, output.count)
+        precondition(written > 0 || input.isEmpty, "libdeflate wrote nothing within its own bound")
+        return written
+    }
+
+    /// The most libdeflate can write for `count` bytes of input, at any level.
+    static func bound(of count: Int) -> Int { libdeflate_deflate_compress_bound(nil, count) }
 }
 
 /// Raw DEFLATE of a large input in chunks compressed at once on several threads, joined into one
@@ -52,68 +60,153 @@ enum ChunkedDeflate {
 
     static func isChunked(size: Int) -> Bool { size > chunkSize }
 
-    /// The whole input compressed, chunk by chunk on GCD's threads; `alongside` runs on one more
-    /// thread meanwhile (the caller hashes the input there).
-    static func compress(_ input: UnsafeRawBufferPointer, level: Int, alongside: @Sendable () -> Void = {}) -> [UInt8] {
+    /// The whole input compressed, chunk by chunk on GCD's threads, each chunk straight into its own
+    /// part of the result, which is then closed up.
+    ///
+    /// `load` fills a range of `input` (reading a file, say) and runs on the thread that compresses that
+    /// range, just before, so that reading is spread over the threads and overlaps compressing; `hash`
+    /// gets the loaded input in order, piece by piece, on one more thread. The first error `load` throws
+    /// is thrown once every thread is done.
+    static func compress(_ input: UnsafeRawBufferPointer, level: Int,
+                         loading load: @Sendable (Range<Int>) throws -> Void = { _ in },
+                         hashing hash: @Sendable (UnsafeRawBufferPointer) -> Void = { _ in }) throws -> [UInt8] {
         let chunkCount = (input.count + chunkSize - 1) / chunkSize
-        let results = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: chunkCount)
-        results.initialize(repeating: [])
-        defer { results.deinitialize().deallocate() }
-        nonisolated(unsafe) let shared = (input: input, results: results)
-        DispatchQueue.concurrentPerform(iterations: chunkCount + 1) { iteration in
-            guard iteration < chunkCount else { return alongside() }
-            let start = iteration * chunkSize
-            let chunk = UnsafeRawBufferPointer(rebasing: shared.input[start..<min(start + chunkSize, shared.input.count)])
-            let compressed = DeflateCompressor(level: level).compress(chunk)
-            shared.results[iteration] = iteration == chunkCount - 1 ? compressed : continuable(compressed)
+        let compressors = CompressorPool(level: level)
+        let room = DeflateCompressor.bound(of: chunkSize) + 8
+        let chunks = ChunkProgress(count: chunkCount)
+        var failure: (any Error)?
+        let output = [UInt8](unsafeUninitializedCapacity: chunkCount * room) { buffer, count in
+            nonisolated(unsafe) let shared = (input: input, output: UnsafeMutableRawBufferPointer(buffer))
+            DispatchQueue.concurrentPerform(iterations: chunkCount + 1) { iteration in
+                guard iteration < chunkCount else {
+                    // Iterations are taken in order, so every chunk's is under way by now.
+                    for index in 0..<chunkCount {
+                        guard chunks.waitUntilLoaded(index) else { return }
+                        hash(UnsafeRawBufferPointer(rebasing: shared.input[range(of: index, in: shared.input.count)]))
+                    }
+                    return
+                }
+                let range = range(of: iteration, in: shared.input.count)
+                do { try load(range) } catch {
+                    chunks.fail(iteration, error)
+                    return
+                }
+                chunks.loaded(iteration)
+                let part = UnsafeMutableRawBufferPointer(rebasing: shared.output[(iteration * room)..<((iteration + 1) * room)])
+                let written = compressors.withCompressor { $0.compress(UnsafeRawBufferPointer(rebasing: shared.input[range]), into: part) }
+                chunks.compressed(iteration, size: iteration == chunkCount - 1 ? written : makeContinuable(part, count: written))
+            }
+            count = 0
+            if let error = chunks.firstError {
+                failure = error
+                return
+            }
+            // Close up: each chunk moves down to where the one before it ends.
+            for (index, size) in chunks.sizes.enumerated() {
+                if index > 0 { memmove(buffer.baseAddress! + count, buffer.baseAddress! + index * room, size) }
+                count += size
+            }
         }
-        var output: [UInt8] = []
-        output.reserveCapacity(results.reduce(0) { $0 + $1.count })
-        for chunk in results { output += chunk }
+        if let failure { throw failure }
         return output
     }
 
-    /// `stream` with its final-block bit cleared and an empty stored block after its last block.
-    static func continuable(_ stream: [UInt8]) -> [UInt8] {
-        guard let (finalBlock, end) = finalBlockAndEnd(stream) else {
+    private static func range(of chunk: Int, in count: Int) -> Range<Int> {
+        (chunk * chunkSize)..<min((chunk + 1) * chunkSize, count)
+    }
+
+    /// Makes the stream of `count` bytes at the start of `buffer` continuable: its final-block bit cleared
+    /// and an empty stored block after its last block. Returns the new size, at most 5 bytes more.
+    static func makeContinuable(_ buffer: UnsafeMutableRawBufferPointer, count: Int) -> Int {
+        guard let (finalBlock, end) = finalBlockAndEnd(UnsafeRawBufferPointer(rebasing: buffer[..<count])) else {
             preconditionFailure("zlib could not read back what libdeflate wrote")
         }
         // Bits are packed from the low bit up; the block header's first bit is the final-block flag.
-        var bytes = Array(stream[..<((end + 7) / 8)])
-        bytes[finalBlock / 8] &= ~(1 << UInt8(finalBlock % 8))
-        if end % 8 != 0 { bytes[bytes.count - 1] &= (1 << UInt8(end % 8)) - 1 }
+        var size = (end + 7) / 8
+        buffer[finalBlock / 8] &= ~(1 << UInt8(finalBlock % 8))
+        if end % 8 != 0 { buffer[size - 1] &= (1 << UInt8(end % 8)) - 1 }
         // An empty stored block: 3 header bits (not final, type 00), padding to the byte, LEN 0, NLEN 0xFFFF.
-        if end % 8 == 0 || end % 8 > 5 { bytes.append(0) }
-        bytes += [0x00, 0x00, 0xFF, 0xFF]
-        return bytes
+        if end % 8 == 0 || end % 8 > 5 {
+            buffer[size] = 0
+            size += 1
+        }
+        for byte: UInt8 in [0x00, 0x00, 0xFF, 0xFF] {
+            buffer[size] = byte
+            size += 1
+        }
+        return size
     }
 
     /// Bit offsets of the final block's header and of the end of the stream.
-    static func finalBlockAndEnd(_ stream: [UInt8]) -> (Int, Int)? {
+    static func finalBlockAndEnd(_ stream: UnsafeRawBufferPointer) -> (Int, Int)? {
         var z = z_stream()
         guard layerpack_inflate_init_raw(&z) == Z_OK else { return nil }
         defer { inflateEnd(&z) }
         var scratch = [UInt8](repeating: 0, count: 1 << 16)
         var blockStart = 0
-        return stream.withUnsafeBytes { input -> (Int, Int)? in
-            z.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-            z.avail_in = uInt(input.count)
-            return scratch.withUnsafeMutableBufferPointer { output -> (Int, Int)? in
-                while true {
-                    z.next_out = output.baseAddress
-                    z.avail_out = uInt(output.count)
-                    let status = inflate(&z, Z_BLOCK)
-                    guard status == Z_OK || (status == Z_BUF_ERROR && z.avail_in > 0) else { return nil }
-                    // At a block's end (128), before zlib skips to the byte boundary after the last block (64):
-                    // the bits of the input not yet used are counted in the low bits.
-                    guard z.data_type & 128 != 0 else { continue }
-                    let position = Int(z.total_in) * 8 - Int(z.data_type & 63)
-                    if z.data_type & 64 != 0 { return (blockStart, position) }
-                    blockStart = position
-                }
+        z.next_in = UnsafeMutablePointer(mutating: stream.bindMemory(to: Bytef.self).baseAddress)
+        z.avail_in = uInt(stream.count)
+        return scratch.withUnsafeMutableBufferPointer { output -> (Int, Int)? in
+            while true {
+                z.next_out = output.baseAddress
+                z.avail_out = uInt(output.count)
+                let status = inflate(&z, Z_BLOCK)
+                guard status == Z_OK || (status == Z_BUF_ERROR && z.avail_in > 0) else { return nil }
+                // At a block's end (128), before zlib skips to the byte boundary after the last block (64):
+                // the bits of the input not yet used are counted in the low bits.
+                guard z.data_type & 128 != 0 else { continue }
+                let position = Int(z.total_in) * 8 - Int(z.data_type & 63)
+                if z.data_type & 64 != 0 { return (blockStart, position) }
+                blockStart = position
             }
         }
     }
+}
+
+/// Compressors at one level for the threads of a chunked compression, each used by one thread at a time.
+private final class CompressorPool: @unchecked Sendable {
+    private let level: Int
+    private let lock = NSLock()
+    private var idle: [DeflateCompressor] = []
+
+    init(level: Int) { self.level = level }
+
+    func withCompressor<T>(_ body: (DeflateCompressor) -> T) -> T {
+        let compressor = lock.withLock { idle.popLast() } ?? DeflateCompressor(level: level)
+        defer { lock.withLock { idle.append(compressor) } }
+        return body(compressor)
+    }
+}
+
+/// Where each chunk of a chunked compression stands, shared by the threads: loaded (or failed to load),
+/// and its compressed size.
+private final class ChunkProgress: Sendable {
+    private let loads: [DispatchSemaphore]
+    private let state: Mutex<(sizes: [Int], error: (any Error)?)>
+
+    init(count: Int) {
+        loads = (0..<count).map { _ in DispatchSemaphore(value: 0) }
+        state = Mutex((sizes: [Int](repeating: 0, count: count), error: nil))
+    }
+
+    func loaded(_ index: Int) { loads[index].signal() }
+
+    func fail(_ index: Int, _ error: any Error) {
+        state.withLock { if $0.error == nil { $0.error = error } }
+        loads[index].signal()
+    }
+
+    /// Waits until chunk `index` is loaded; false when it failed to load.
+    func waitUntilLoaded(_ index: Int) -> Bool {
+        loads[index].wait()
+        loads[index].signal()
+        return state.withLock { $0.error == nil }
+    }
+
+    func compressed(_ index: Int, size: Int) { state.withLock { $0.sizes[index] = size } }
+
+    var sizes: [Int] { state.withLock { $0.sizes } }
+    var firstError: (any Error)? { state.withLock { $0.error } }
 }
 
 /// CRC-32 as zip stores it; pass the CRC of what came before as `continuing` to checksum in pieces.

@@ -82,6 +82,9 @@ final class ContentReader: Sendable {
         return try workspaces.withWorkspace { workspace in
             switch entry.kind {
             case .file:
+                if method == .deflate, ChunkedDeflate.isChunked(size: Int(entry.size)), let compressor = workspace.compressor {
+                    return try largePayload(at: index, known: known, level: compressor.level, workspace: workspace)
+                }
                 let content = try FileIO.read(entry, into: workspace.input, from: workspace.folders)
                 return payload(at: index, method: method, content: content, known: known, workspace: workspace)
             case .symlink(let target):
@@ -108,32 +111,33 @@ final class ContentReader: Sendable {
 
     private func payload(at index: Int, method: EntryPayload.Method, content: UnsafeRawBufferPointer,
                          known: Fingerprint?, workspace: Workspace) -> EntryPayload {
-        // A large file is compressed in chunks on several threads, and hashed on one more meanwhile.
-        var compressedInChunks: [UInt8]?
-        let fingerprint: Fingerprint
-        if method == .deflate, ChunkedDeflate.isChunked(size: content.count), let compressor = workspace.compressor {
-            let hashed = FingerprintSlot()
-            nonisolated(unsafe) let input = content
-            compressedInChunks = ChunkedDeflate.compress(content, level: compressor.level) { hashed.value = Fingerprint(of: input) }
-            fingerprint = hashed.value!
-        } else {
-            fingerprint = Fingerprint(of: content)
+        payload(at: index, method: method, size: content.count, fingerprint: Fingerprint(of: content), known: known) {
+            method == .deflate ? workspace.compressor!.compress(content) : Array(content)
         }
+    }
+
+    /// A large file, read chunk by chunk by the threads that compress it, and hashed on one more meanwhile.
+    private func largePayload(at index: Int, known: Fingerprint?, level: Int, workspace: Workspace) throws -> EntryPayload {
+        let entry = entries[index]
+        let hasher = PieceHasher()
+        let compressed = try FileIO.read(entry, inPiecesInto: workspace.input) { content, load in
+            try ChunkedDeflate.compress(content, level: level, loading: load, hashing: hasher.add)
+        }
+        return payload(at: index, method: .deflate, size: Int(entry.size), fingerprint: hasher.fingerprint, known: known) { compressed }
+    }
+
+    /// The payload of content with this fingerprint: reused when the content is known to the previous zip or
+    /// the entry cache, else `bytes()` (the content stored or compressed).
+    private func payload(at index: Int, method: EntryPayload.Method, size: Int, fingerprint: Fingerprint, known: Fingerprint?,
+                         bytes: () -> [UInt8]) -> EntryPayload {
         counts.add(.hashed)
         statCache?.record(at: index, fingerprint, hashed: fingerprint != known)
-
         if known == nil, let reused = reusable(at: index, fingerprint, method: method) {
             counts.add(.reused)
             return reused
         }
-        let bytes: [UInt8]
-        switch method {
-        case .store: bytes = Array(content)
-        case .deflate:
-            bytes = compressedInChunks ?? workspace.compressor!.compress(content)
-            counts.add(.compressed)
-        }
-        let payload = EntryPayload(method: method, crc: fingerprint.crc, uncompressedSize: content.count, bytes: bytes,
+        if method == .deflate { counts.add(.compressed) }
+        let payload = EntryPayload(method: method, crc: fingerprint.crc, uncompressedSize: size, bytes: bytes(),
                                    contentDigest: fingerprint.digest)
         if method == .deflate { entryCache?.store(payload) }
         return payload
@@ -179,9 +183,17 @@ struct Fingerprint: Equatable, Sendable {
     }
 }
 
-/// Where a fingerprint computed on another thread is left; read after that thread is done.
-private final class FingerprintSlot: @unchecked Sendable {
-    var value: Fingerprint?
+/// A fingerprint taken piece by piece, in order, on one thread; read after that thread is done.
+private final class PieceHasher: @unchecked Sendable {
+    private var sha = SHA256()
+    private var crc: UInt32 = 0
+
+    func add(_ piece: UnsafeRawBufferPointer) {
+        sha.update(piece)
+        crc = crc32(piece, continuing: crc)
+    }
+
+    var fingerprint: Fingerprint { Fingerprint(digest: sha.copy().finalize(), crc: crc) }
 }
 
 /// How much work a build or check did, for progress messages and tests.

@@ -66,6 +66,26 @@ extension FileIO {
         return UnsafeRawBufferPointer(rebasing: memory[..<size])
     }
 
+    /// `read(_:into:from:)` for a large file read in pieces, on several threads at once: `body` gets the memory
+    /// the file goes in and a function that reads a range of the file into its place. Checked as `read` checks it.
+    static func read<T>(_ entry: PlannedEntry, inPiecesInto buffer: ScratchBuffer,
+                        _ body: (UnsafeRawBufferPointer, @Sendable (Range<Int>) throws -> Void) throws -> T) throws -> T {
+        let size = Int(entry.size)
+        nonisolated(unsafe) let memory = buffer.reserve(size)
+        return try withPlannedFile(entry) { descriptor in
+            let result = try body(UnsafeRawBufferPointer(rebasing: memory[..<size])) { range in
+                guard let count = readFully(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: memory[range]), at: range.lowerBound) else {
+                    throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno)))
+                }
+                guard count == range.count else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+            }
+            // Nothing past the planned size: a file that grew is noticed.
+            var byte: UInt8 = 0
+            guard pread(descriptor, &byte, 1, off_t(size)) == 0 else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+            return result
+        }
+    }
+
     /// The SHA-256 and CRC-32 of a planned file's content, read 1 MiB at a time, checked as `read(_:into:)` checks it.
     static func fingerprint(_ entry: PlannedEntry) throws -> Fingerprint {
         var hasher = SHA256()
@@ -90,7 +110,7 @@ extension FileIO {
     }
 
     /// Opens the entry's file, checks it is still as planned, runs `body`, and checks again.
-    private static func withPlannedFile(_ entry: PlannedEntry, from folders: LastFolder? = nil, _ body: (Int32) throws -> Void) throws {
+    private static func withPlannedFile<T>(_ entry: PlannedEntry, from folders: LastFolder? = nil, _ body: (Int32) throws -> T) throws -> T {
         let descriptor = folders?.open(entry.sourcePath) ?? open(entry.sourcePath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
@@ -103,15 +123,18 @@ extension FileIO {
                 && now.inode == planned.inode && now.device == planned.device
         }
         guard isAsPlanned() else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
-        try body(descriptor)
+        let result = try body(descriptor)
         guard isAsPlanned() else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
+        return result
     }
 
-    /// Reads until `buffer` is full, `enough` bytes are read, or the file ends; the count read, or nil when a read fails.
-    private static func readFully(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, enough: Int? = nil) -> Int? {
+    /// Reads until `buffer` is full, `enough` bytes are read, or the file ends — from where the file is, or
+    /// from `offset` on; the count read, or nil when a read fails.
+    private static func readFully(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, enough: Int? = nil, at offset: Int? = nil) -> Int? {
         var filled = 0
         while filled < buffer.count && filled < enough ?? .max {
-            let count = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            let count = offset.map { pread(descriptor, buffer.baseAddress! + filled, buffer.count - filled, off_t($0 + filled)) }
+                ?? Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
             if count < 0 && errno == EINTR { continue }
             if count < 0 { return nil }
             if count == 0 { break }
