@@ -32,7 +32,7 @@ let package = Package(
         // Everything layerpack does: config, layouts, deterministic zips, lock file, check, publish.
         .target(
             name: "LayerpackCore",
-            dependencies: ["Hashing", "Shutdown", "Workers", "AWSClient", "CLibzip", "CLibdeflate", "CZlib", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Hashing", "Shutdown", "Workers", "AWSClient", "CLibzip", "CLibdeflate", .product(name: "Yams", package: "Yams")],
             plugins: ["EmbedTemplates"]
         ),
         // The command line: parses, calls LayerpackCore, prints.
@@ -50,8 +50,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["AWSClient"], path: "Tests/TestSupport", exclude: ["python"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "AWSClientTests", dependencies: ["AWSClient", "Hashing", "TestSupport"]),
-        // CLibzip: split entries are read back with libzip too.
-        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "Workers", "TestSupport", "CLibzip"]),
+        // CLibzip: split entries are read back with libzip too; CZlib: zlib's inflate finds block boundaries
+        // to check DeflateBlocks against.
+        .testTarget(name: "LayerpackCoreTests", dependencies: ["LayerpackCore", "Hashing", "Workers", "TestSupport", "CLibzip", "CZlib"]),
         // Runs the built `layerpack` binary: exit codes, stdout/stderr, JSON, help text.
         .testTarget(name: "LayerpackCLITests", dependencies: ["layerpack", "AWSClient", "TestSupport"], exclude: ["help"]),
     ]

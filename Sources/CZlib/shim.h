@@ -1,4 +1,4 @@
-// zlib: only its inflate, to find the block boundaries in raw DEFLATE that libdeflate wrote.
+// zlib: only its inflate, for the tests: where it finds block boundaries in raw DEFLATE, DeflateBlocks must too.
 #include <zlib.h>
 
 // inflateInit2 is a macro over inflateInit2_; Swift cannot call the macro.

@@ -1,11 +1,13 @@
 import CLibzip
+import CZlib
 import Foundation
 import Hashing
 @testable import LayerpackCore
 import Synchronization
 import Testing
 
-/// Content that deflates like a real binary: runs of text, of zeros and of random bytes.
+/// Content that deflates like a real binary: runs of text, of zeros, of random bytes, and of pieces
+/// copied from up to 32 KiB back (every length and distance DEFLATE has a code for).
 private func mixedContent(_ count: Int, seed: UInt64) -> [UInt8] {
     var state = seed
     func next() -> UInt64 {
@@ -17,9 +19,15 @@ private func mixedContent(_ count: Int, seed: UInt64) -> [UInt8] {
     let text = Array("static int layer_entry(const char *name) { return lookup(name, 0x2f); }\n".utf8)
     while bytes.count < count {
         let run = Int(next() % 200_000) + 1
-        switch next() % 3 {
+        switch next() % 4 {
         case 0: for index in 0..<run { bytes.append(text[index % text.count]) }
         case 1: bytes += [UInt8](repeating: 0, count: run)
+        case 2 where bytes.count > 0:
+            for _ in 0..<(run / 100 + 1) {
+                let distance = Int(next() % UInt64(min(bytes.count, 32_768))) + 1
+                for _ in 0..<(Int(next() % 258) + 3) { bytes.append(bytes[bytes.count - distance]) }
+                bytes.append(UInt8(truncatingIfNeeded: next()))
+            }
         default: for _ in 0..<run { bytes.append(UInt8(truncatingIfNeeded: next())) }
         }
     }
@@ -58,9 +66,10 @@ struct ChunkedDeflateTests {
         let (status, digest) = try inflatedByPython(compressed)
         #expect(status == 0)
         #expect(digest == SHA256.hash(Data(input)).hex)
-        // Within a few hundred bytes per boundary of compressing the whole.
+        // Within a few KiB per boundary of compressing the whole (each chunk starts without the 32 KiB
+        // before it to refer to, which this content does often).
         let whole = input.withUnsafeBytes { DeflateCompressor(level: 6).compress($0) }
-        #expect(compressed.count <= whole.count + 1_024 * (size / ChunkedDeflate.chunkSize))
+        #expect(compressed.count <= whole.count + 4_096 * (size / ChunkedDeflate.chunkSize))
     }
 
     /// The final block is found in streams of every kind of block libdeflate writes — stored (random
@@ -92,6 +101,33 @@ struct ChunkedDeflateTests {
         #expect(status == 0)
         #expect(digest == SHA256.hash(Data(expected)).hex)
         #expect(finalBlockAndEnd([0xFF, 0xFF]) == nil)
+    }
+
+    /// Streams damaged one bit, cut anywhere, or made of random bytes: the block reader never reads past
+    /// the input or loops, and wherever zlib reads such a stream to its end the two agree (checked inside
+    /// `finalBlockAndEnd`).
+    @Test func damagedAndRandomStreamsAreReadSafely() {
+        var state: UInt64 = 99
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var agreed = 0
+        for level in [1, 6, 12] {
+            let stream = mixedContent(200_000, seed: UInt64(level)).withUnsafeBytes { DeflateCompressor(level: level).compress($0) }
+            for _ in 0..<300 {
+                var damaged = stream
+                let bit = next() % (stream.count * 8)
+                damaged[bit / 8] ^= 1 << UInt8(bit % 8)
+                if finalBlockAndEnd(damaged) != nil, finalBlockAndEndByZlib(damaged) != nil { agreed += 1 }
+                _ = finalBlockAndEnd(Array(stream.prefix(next() % stream.count)))
+            }
+        }
+        for _ in 0..<2_000 {
+            _ = finalBlockAndEnd((0..<(next() % 64)).map { _ in UInt8(truncatingIfNeeded: next()) })
+        }
+        // Some damage leaves a stream zlib still reads (a flipped literal, say): those were compared.
+        #expect(agreed > 0)
     }
 
     /// Each chunk is loaded by the thread that compresses it; the hasher sees the input whole and in
@@ -158,9 +194,42 @@ struct ChunkedDeflateTests {
     }
 }
 
-/// Where the final block of `stream` begins and where the stream ends, in bits.
-private func finalBlockAndEnd(_ stream: [UInt8]) -> (Int, Int)? {
-    stream.withUnsafeBytes { ChunkedDeflate.finalBlockAndEnd($0) }
+/// Where the final block of `stream` begins and where the stream ends, in bits, as `DeflateBlocks` finds
+/// them; checked against zlib's answer whenever zlib reads the stream.
+private func finalBlockAndEnd(_ stream: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> (Int, Int)? {
+    let found = stream.withUnsafeBytes { DeflateBlocks.finalBlockAndEnd($0) }
+    if let byZlib = finalBlockAndEndByZlib(stream) {
+        #expect(found.map { [$0.0, $0.1] } == [byZlib.0, byZlib.1], "\(stream.count) bytes", sourceLocation: sourceLocation)
+    }
+    return found
+}
+
+/// Bit offsets of the final block's header and of the end of the stream, found by inflating with zlib
+/// and stopping at every block boundary (`Z_BLOCK`); nil when zlib cannot read the stream.
+private func finalBlockAndEndByZlib(_ stream: [UInt8]) -> (Int, Int)? {
+    var z = z_stream()
+    guard layerpack_inflate_init_raw(&z) == Z_OK else { return nil }
+    defer { inflateEnd(&z) }
+    var output = [UInt8](repeating: 0, count: 1 << 16)
+    var blockStart = 0
+    return stream.withUnsafeBytes { input -> (Int, Int)? in
+        z.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
+        z.avail_in = uInt(input.count)
+        return output.withUnsafeMutableBufferPointer { output -> (Int, Int)? in
+            while true {
+                z.next_out = output.baseAddress
+                z.avail_out = uInt(output.count)
+                let status = inflate(&z, Z_BLOCK)
+                guard status == Z_OK || (status == Z_BUF_ERROR && z.avail_in > 0) else { return nil }
+                // At a block's end (128), before zlib skips to the byte boundary after the last block (64):
+                // the bits of the input not yet used are counted in the low bits.
+                guard z.data_type & 128 != 0 else { continue }
+                let position = Int(z.total_in) * 8 - Int(z.data_type & 63)
+                if z.data_type & 64 != 0 { return (blockStart, position) }
+                blockStart = position
+            }
+        }
+    }
 }
 
 /// `stream` made continuable, as `ChunkedDeflate.compress` does it in place.

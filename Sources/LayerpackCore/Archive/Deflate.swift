@@ -1,5 +1,4 @@
 internal import CLibdeflate
-internal import CZlib
 import Foundation
 import Hashing
 import Synchronization
@@ -48,8 +47,8 @@ final class DeflateCompressor {
 /// the last is compressed on its own, the final-block bit of its last block is cleared, and an empty
 /// stored block (a sync-flush marker) ends it on a byte boundary, so the next chunk's blocks follow
 /// as more blocks of the same stream. A chunk's blocks never refer back into the chunk before it, so
-/// each decodes on its own. Where the last block begins is found by inflating the chunk with zlib,
-/// stopping at every block boundary (`Z_BLOCK`).
+/// each decodes on its own. Where the last block begins is found by reading the chunk's blocks
+/// (`DeflateBlocks`).
 ///
 /// The chunks depend only on the input's size (`chunkSize` bytes each, the last one shorter), never
 /// on the number of threads, so the bytes are the same for any `--jobs`; inputs of at most
@@ -118,8 +117,8 @@ enum ChunkedDeflate {
     /// Makes the stream of `count` bytes at the start of `buffer` continuable: its final-block bit cleared
     /// and an empty stored block after its last block. Returns the new size, at most 5 bytes more.
     static func makeContinuable(_ buffer: UnsafeMutableRawBufferPointer, count: Int) -> Int {
-        guard let (finalBlock, end) = finalBlockAndEnd(UnsafeRawBufferPointer(rebasing: buffer[..<count])) else {
-            preconditionFailure("zlib could not read back what libdeflate wrote")
+        guard let (finalBlock, end) = DeflateBlocks.finalBlockAndEnd(UnsafeRawBufferPointer(rebasing: buffer[..<count])) else {
+            preconditionFailure("what libdeflate wrote could not be read back")
         }
         // Bits are packed from the low bit up; the block header's first bit is the final-block flag.
         var size = (end + 7) / 8
@@ -135,31 +134,6 @@ enum ChunkedDeflate {
             size += 1
         }
         return size
-    }
-
-    /// Bit offsets of the final block's header and of the end of the stream.
-    static func finalBlockAndEnd(_ stream: UnsafeRawBufferPointer) -> (Int, Int)? {
-        var z = z_stream()
-        guard layerpack_inflate_init_raw(&z) == Z_OK else { return nil }
-        defer { inflateEnd(&z) }
-        var scratch = [UInt8](repeating: 0, count: 1 << 16)
-        var blockStart = 0
-        z.next_in = UnsafeMutablePointer(mutating: stream.bindMemory(to: Bytef.self).baseAddress)
-        z.avail_in = uInt(stream.count)
-        return scratch.withUnsafeMutableBufferPointer { output -> (Int, Int)? in
-            while true {
-                z.next_out = output.baseAddress
-                z.avail_out = uInt(output.count)
-                let status = inflate(&z, Z_BLOCK)
-                guard status == Z_OK || (status == Z_BUF_ERROR && z.avail_in > 0) else { return nil }
-                // At a block's end (128), before zlib skips to the byte boundary after the last block (64):
-                // the bits of the input not yet used are counted in the low bits.
-                guard z.data_type & 128 != 0 else { continue }
-                let position = Int(z.total_in) * 8 - Int(z.data_type & 63)
-                if z.data_type & 64 != 0 { return (blockStart, position) }
-                blockStart = position
-            }
-        }
     }
 }
 
