@@ -19,7 +19,7 @@ export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date 
 
 # `make fuzz`: seconds per target, and the targets (Fuzz/Sources/layerpack-fuzz); seeds in Fuzz/seeds/TARGET.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= config lock stat-cache entry-cache
+FUZZ_TARGETS ?= config lock stat-cache entry-cache deflate-blocks
 FUZZ_BUILD := $(CURDIR)/.build-fuzz
 # Every Swift and C target gets ASan and libFuzzer's coverage; only layerpack-fuzz links libFuzzer (from the toolchain's compiler-rt).
 FUZZ_FLAGS = -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xswiftc -enable-testing \
@@ -59,7 +59,7 @@ test: deps ## Run every test: unit, interop, integration against moto_server, th
 	scripts/test-dist.sh dist/$(DIST_NAME).tar.gz .build/debug/layerpack
 	$(PYTHON) scripts/test-action.py
 
-fuzz: deps ## Fuzz the config, lock, stat-cache and entry-cache readers (libFuzzer, ASan), FUZZ_SECONDS=60 each.
+fuzz: deps ## Fuzz the config, lock, stat-cache and entry-cache readers and the DEFLATE block reader (libFuzzer, ASan), FUZZ_SECONDS=60 each.
 	swift build --package-path Fuzz --scratch-path $(FUZZ_BUILD) -c release $(FUZZ_FLAGS)
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$target $(FUZZ_BUILD)/crashes; \

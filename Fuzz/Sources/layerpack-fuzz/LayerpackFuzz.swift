@@ -4,16 +4,17 @@ import Hashing
 @testable import LayerpackCore
 
 /// libFuzzer over the readers of what layerpack finds on disk, where any bytes may turn up: the config,
-/// the lock, the stat cache and the entry cache. Each must refuse bad bytes without trapping; a reader
-/// that accepts some also reads back what layerpack writes for them.
+/// the lock, the stat cache and the entry cache; and over the DEFLATE block reader that joins chunks of
+/// large files. Each must refuse bad bytes without trapping; a reader that accepts some also reads back
+/// what layerpack writes for them.
 ///
-///     layerpack-fuzz config|lock|stat-cache|entry-cache [libFuzzer options] [corpus folders]
+///     layerpack-fuzz config|lock|stat-cache|entry-cache|deflate-blocks [libFuzzer options] [corpus folders]
 @main
 enum LayerpackFuzz {
     static func main() {
         var arguments = CommandLine.arguments
         guard arguments.count > 1, let target = target(named: arguments[1]) else {
-            FileHandle.standardError.write(Data("usage: layerpack-fuzz config|lock|stat-cache|entry-cache [libFuzzer options] [corpus folders]\n".utf8))
+            FileHandle.standardError.write(Data("usage: layerpack-fuzz config|lock|stat-cache|entry-cache|deflate-blocks [libFuzzer options] [corpus folders]\n".utf8))
             exit(64)
         }
         selectedTarget = target
@@ -37,6 +38,7 @@ enum LayerpackFuzz {
         case "lock": return lock
         case "stat-cache": return statCache
         case "entry-cache": return entryCache
+        case "deflate-blocks": return deflateBlocks
         default: return nil
         }
     }
@@ -60,7 +62,7 @@ enum LayerpackFuzz {
     /// A lock file; one that reads also reads back the same from its own encoding.
     static func lock(_ bytes: [UInt8]) {
         guard let lock = try? LockFile.parse(Data(bytes), path: "fuzz.lock") else { return }
-        let again = try? LockFile.parse(lock.encoded(), path: "fuzz.lock")
+        let again = try? LockFile.parse(Data(lock.encoded()), path: "fuzz.lock")
         precondition(again == lock, "the lock read from its own encoding differs")
     }
 
@@ -98,6 +100,12 @@ enum LayerpackFuzz {
     }
 
     static let entryCacheFolder = temporaryFolder()
+
+    /// Raw DEFLATE: the block reader stays within the bytes, and what it finds lies within them.
+    static func deflateBlocks(_ bytes: [UInt8]) {
+        guard let (finalBlock, end) = bytes.withUnsafeBytes({ DeflateBlocks.finalBlockAndEnd($0) }) else { return }
+        precondition(0 <= finalBlock && finalBlock + 3 <= end && end <= bytes.count * 8, "the final block found lies outside the stream")
+    }
 
     /// A new folder, in memory where the system has one: the entry-cache target writes a file per input,
     /// which on a busy disk took 100 times as long.
