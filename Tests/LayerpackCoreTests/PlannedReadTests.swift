@@ -39,6 +39,31 @@ import Testing
         expectError("`\(folder.url("src/app.log"))` changed while it was being read") { _ = try LayerCheck.run(plan) }
     }
 
+    /// A file replaced by a named pipe after the walk: opening it must not wait for a writer that never comes,
+    /// whether it is read to be packed or first to be checked as native code (a `.so`).
+    @Test(arguments: ["app.log", "native.so"])
+    func aFileReplacedByAPipeFailsTheBuildWithoutWaiting(_ name: String) throws {
+        let (folder, config) = try layer()
+        try folder.write("src/native.so", "not really ELF")
+        let plan = try LayerPlan(config: config)
+        let log = folder.url("src/\(name)")
+        try FileManager.default.removeItem(atPath: log)
+        #expect(mkfifo(log, 0o644) == 0)
+        // Should the build block in `open`, a writer comes after a while to release it, and the test fails.
+        let finished = ManagedAtomicFlag()
+        let rescue = Thread {
+            for _ in 0..<100 where !finished.isSet { usleep(100_000) }
+            guard !finished.isSet else { return }
+            let writer = open(log, O_WRONLY | O_NONBLOCK)
+            if writer >= 0 { close(writer) }
+        }
+        rescue.start()
+        let started = Date()
+        expectError("`\(log)` changed while it was being read") { _ = try LayerBuilder.build(plan) }
+        finished.set()
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
     @Test(arguments: [false, true])
     func aFileAppendedToDuringTheBuildNeverSlipsPastThePlan(largeLog: Bool) throws {
         let (folder, config) = try layer(largeLog: largeLog)

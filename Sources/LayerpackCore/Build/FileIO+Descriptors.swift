@@ -6,6 +6,11 @@ import Glibc
 
 /// Whole reads and writes on an open file descriptor, for the caches, which handle their own errors.
 extension FileIO {
+    /// How sources are opened: read only, and without blocking, as a file replaced by a named pipe since the
+    /// walk would otherwise wait in `open` for a writer (the checks after opening then refuse it). Regular
+    /// files read as ever.
+    static let sourceFileFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK
+
     /// Fills `buffer` from `descriptor`; false when the file ends first or a read fails.
     static func readExactly(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         var filled = 0
@@ -111,7 +116,7 @@ extension FileIO {
 
     /// Opens the entry's file, checks it is still as planned, runs `body`, and checks again.
     private static func withPlannedFile<T>(_ entry: PlannedEntry, from folders: LastFolder? = nil, _ body: (Int32) throws -> T) throws -> T {
-        let descriptor = folders?.open(entry.sourcePath) ?? open(entry.sourcePath, O_RDONLY | O_CLOEXEC)
+        let descriptor = folders?.open(entry.sourcePath) ?? open(entry.sourcePath, FileIO.sourceFileFlags)
         guard descriptor >= 0 else { throw BuildError.unreadable(path: entry.sourcePath, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         func isAsPlanned() -> Bool {
@@ -192,16 +197,16 @@ final class LastFolder {
         return path.withCString { file in
             // From the end, as the name is short and the path long.
             guard let length = UnsafeBufferPointer(start: file, count: count).lastIndex(of: CChar(UInt8(ascii: "/"))), length > 0 else {
-                return Glibc.open(file, O_RDONLY | O_CLOEXEC)
+                return Glibc.open(file, FileIO.sourceFileFlags)
             }
             let slash = file + length
             if descriptor < 0 || length != folder.count - 1 || memcmp(folder, file, length) != 0 {
                 if descriptor >= 0 { close(descriptor) }
                 folder = Array(UnsafeBufferPointer(start: file, count: length)) + [0]
                 descriptor = Glibc.open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                if descriptor < 0 { return Glibc.open(file, O_RDONLY | O_CLOEXEC) }
+                if descriptor < 0 { return Glibc.open(file, FileIO.sourceFileFlags) }
             }
-            return openat(descriptor, slash + 1, O_RDONLY | O_CLOEXEC)
+            return openat(descriptor, slash + 1, FileIO.sourceFileFlags)
         }
     }
 }

@@ -57,7 +57,7 @@ public struct ELFFile: Sendable, Equatable {
 
     /// Reads the file at `path`; nil when it is not an ELF file (or too short to be one).
     static func read(path: String) throws -> ELFFile? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = open(path, FileIO.sourceFileFlags)
         guard descriptor >= 0 else { throw BuildError.unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         return parse { offset, count in
