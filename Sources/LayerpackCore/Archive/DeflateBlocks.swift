@@ -12,7 +12,6 @@ enum DeflateBlocks {
         guard let base = stream.baseAddress else { return nil }
         var reader = BitReader(base: base, count: stream.count)
         let codes = BlockCodes()
-        defer { codes.deallocate() }
         while true {
             reader.refill()
             let blockStart = reader.position
@@ -139,10 +138,7 @@ private final class BlockCodes {
         _ = fixedDistances.build(lengths, count: 32, literal: false)
     }
 
-    func deallocate() {
-        for code in [literals, distances, fixedLiterals, fixedDistances, precode] { code.deallocate() }
-        lengths.deallocate()
-    }
+    deinit { lengths.deallocate() }
 
     /// The order in which a dynamic block's header gives the code-length code's lengths.
     private static let precodeOrder = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
@@ -227,7 +223,7 @@ private final class SkipCode {
         sorted = .allocate(capacity: symbols)
     }
 
-    func deallocate() {
+    deinit {
         table.deallocate()
         lengthCounts.deallocate()
         sorted.deallocate()
