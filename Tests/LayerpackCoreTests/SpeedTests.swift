@@ -106,6 +106,13 @@ private func pythonZipTest(_ path: String) throws -> String {
     return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
+/// The disk a file takes, as the file system counts it.
+private func diskUsage(_ path: String) throws -> Int64 {
+    var info = stat()
+    try #require(stat(path, &info) == 0)
+    return Int64(info.st_blocks) * 512
+}
+
 private func setModificationTime(_ path: String, to nanoseconds: Int64) {
     let time = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
     let times = [time, time]
@@ -381,7 +388,7 @@ struct SpeedMechanismTests {
 
     @Test func cacheTrimsLeastRecentlyUsedEntriesAndNothingElse() throws {
         let layer = try FixtureLayer()
-        let cache = EntryCache(directory: layer.cacheFolder, level: 6, limit: 2_500)
+        let writer = EntryCache(directory: layer.cacheFolder, level: 6)
         var random = SeededRandom(seed: 7)
         let payloads = (0..<4).map { index -> EntryPayload in
             let bytes = random.bytes(1_000)
@@ -389,16 +396,77 @@ struct SpeedMechanismTests {
                                 contentDigest: SHA256.hash(Data(bytes)))
         }
         for (index, payload) in payloads.enumerated() {
-            cache.store(payload)
-            setModificationTime(cache.path(for: payload.contentDigest), to: Int64(index + 1) * 1_000_000_000)
+            writer.store(payload)
+            setModificationTime(writer.path(for: payload.contentDigest), to: Int64(index + 1) * 1_000_000_000)
         }
         try write("not ours", to: layer.cacheFolder + "/notes.txt")
+        // Half an entry over the limit: trimmed to three quarters of it, so the two least recently used go.
+        let unit = try diskUsage(writer.path(for: payloads[0].contentDigest))
+        let cache = EntryCache(directory: layer.cacheFolder, level: 6, limit: unit * 7 / 2)
         #expect(cache.payload(for: payloads[0].contentDigest, size: 2_000)?.bytes == payloads[0].bytes)
         cache.trim()
         let left = try layer.cacheFiles()
         #expect(left == [payloads[0], payloads[3]].map { URL(fileURLWithPath: cache.path(for: $0.contentDigest)).lastPathComponent }.sorted())
         #expect(FileManager.default.fileExists(atPath: layer.cacheFolder + "/notes.txt"))
         #expect(FileManager.default.fileExists(atPath: layer.cacheFolder + "/CACHEDIR.TAG"))
+        #expect(try String(contentsOfFile: layer.cacheFolder + "/usage", encoding: .utf8).hasPrefix("\(2 * unit) bytes, counted at "))
+    }
+
+    /// The folder is listed only when its ledger says it may be over the limit, was counted a day ago, or
+    /// cannot be read; otherwise a run adds what it stored to the ledger. Files the ledger does not know
+    /// of (copied in by hand here) show when, and only when, the folder is counted.
+    @Test func theCacheFolderIsCountedOnlyWhenItsLedgerSaysItMayBeFull() throws {
+        let layer = try FixtureLayer()
+        var random = SeededRandom(seed: 8)
+        func payload() -> EntryPayload {
+            let bytes = random.bytes(1_000)
+            return EntryPayload(method: .deflate, crc: 1, uncompressedSize: 2_000, bytes: bytes, contentDigest: SHA256.hash(Data(bytes)))
+        }
+        let probe = EntryCache(directory: layer.cacheFolder, level: 6)
+        let first = payload()
+        probe.store(first)
+        let unit = try diskUsage(probe.path(for: first.contentDigest))
+        let cache = EntryCache(directory: layer.cacheFolder, level: 6, limit: 4 * unit)
+        let ledger = { try String(contentsOfFile: layer.cacheFolder + "/usage", encoding: .utf8) }
+        let entryBytes = try Data(contentsOf: URL(fileURLWithPath: probe.path(for: first.contentDigest)))
+        var planted = 0
+        func plantUnknownEntry() throws {
+            planted += 1
+            let name = String(repeating: String(planted), count: 64) + "-6-" + deflateCompressorVersion
+            try entryBytes.write(to: URL(fileURLWithPath: layer.cacheFolder + "/" + name))
+        }
+        let start: Int64 = 1_000_000
+
+        // No ledger yet: counted.
+        cache.store(payload())
+        cache.trim(now: start)
+        #expect(try ledger() == "\(2 * unit) bytes, counted at \(start)\n")
+        // Room left by the ledger's count: added to it, the folder not listed (the planted file not seen).
+        try plantUnknownEntry()
+        cache.store(payload())
+        cache.trim(now: start + 100)
+        #expect(try ledger() == "\(3 * unit) bytes, counted at \(start)\n")
+        #expect(try layer.cacheFiles().count == 4)
+        // Nothing stored: nothing read or written.
+        cache.trim(now: start + 200)
+        #expect(try ledger() == "\(3 * unit) bytes, counted at \(start)\n")
+        // Over the limit by the ledger: counted (6 entries), trimmed to three quarters of the limit.
+        cache.store(payload())
+        cache.store(payload())
+        cache.trim(now: start + 300)
+        #expect(try ledger() == "\(3 * unit) bytes, counted at \(start + 300)\n")
+        #expect(try layer.cacheFiles().count == 3)
+        // Within the limit by the ledger, but counted a day ago: counted again (5 entries), trimmed.
+        try plantUnknownEntry()
+        cache.store(payload())
+        cache.trim(now: start + 300 + 86_400)
+        #expect(try ledger() == "\(3 * unit) bytes, counted at \(start + 300 + 86_400)\n")
+        #expect(try layer.cacheFiles().count == 3)
+        // A ledger that cannot be read: counted.
+        try write("three entries, give or take\n", to: layer.cacheFolder + "/usage")
+        cache.store(payload())
+        cache.trim(now: start + 400 + 86_400)
+        #expect(try ledger() == "\(4 * unit) bytes, counted at \(start + 400 + 86_400)\n")
     }
 
     @Test func cacheRejectsAnEntryOfTheWrongSize() throws {

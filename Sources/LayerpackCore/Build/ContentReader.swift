@@ -156,10 +156,7 @@ final class ContentReader: Sendable {
     /// `finish` with a prepared stat cache, and the mirror to name in it (see `StatCache.save(_:naming:)`).
     func finish(_ prepared: consuming StatCache.PreparedSave?, naming mirror: LockMirror?) {
         statCache?.save(consume prepared, naming: mirror)
-        // Trimming lists the whole cache folder (100,000 files for a large layer): worth it after many new
-        // entries, and otherwise now and then, as the few a small change adds cannot overfill it quickly.
-        let compressed = statistics.compressed
-        if compressed >= 256 || (compressed > 0 && Int.random(in: 0..<16) == 0) { entryCache?.trim() }
+        entryCache?.trim()
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hashing
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,14 +15,21 @@ import Glibc
 /// deleted so that the build compresses the content again and stores a good copy.
 ///
 /// Files are written under a temporary name and renamed into place, so a reader never sees half of
-/// one. Using an entry refreshes its modification time (at most hourly); when the folder holds more than `limit`
-/// bytes, the least recently used entries are deleted. Deleting the folder is always safe.
+/// one. Using an entry refreshes its modification time (at most hourly); when the folder takes more than
+/// `limit` bytes of disk, the least recently used entries are deleted. Deleting the folder is always safe.
+///
+/// What the folder takes is kept in a small ledger (`usage`) that each run adds what it stored to, so
+/// that the folder — 100,000 files for a large layer — is listed only when the ledger says it may be
+/// over the limit, or when it was last counted a day ago (runs sharing the folder can each overwrite
+/// the other's addition).
 final class EntryCache: Sendable {
     let directory: String
     let level: Int
     let limit: Int64
     /// Only reads: nothing is stored, refreshed, repaired or trimmed (`publish --dry-run`).
     let readOnly: Bool
+    /// Disk taken by the entries this run stored, for the ledger.
+    private let added = Atomic<Int64>(0)
 
     /// The size the folder is trimmed to: a few builds of a layer at Lambda's 250 MB limit.
     static let defaultLimit: Int64 = 512 << 20
@@ -100,30 +108,68 @@ final class EntryCache: Sendable {
             try payload.bytes.withUnsafeBytes { try staged.write($0) }
             try trailer.withUnsafeBytes { try staged.write($0) }
             try staged.commit()
+            added.add(Self.diskUsage(ofFileSize: Int64(header.count + payload.bytes.count + trailer.count)), ordering: .relaxed)
         } catch {
             staged.discard()
         }
     }
 
-    /// Deletes the least recently used entries while the folder holds more than `limit` bytes. Only
-    /// files named as this cache names them are counted or deleted.
-    func trim() {
-        guard !readOnly, let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        var files: [(path: String, size: Int64, used: Int64)] = []
+    /// The disk a file of this size takes, in 4 KiB blocks: what most file systems allocate. The
+    /// ledger's estimate; a count asks the file system.
+    private static func diskUsage(ofFileSize size: Int64) -> Int64 { (size + 4095) / 4096 * 4096 }
+
+    /// Adds what this run stored to the ledger; when that makes the folder possibly larger than `limit`,
+    /// or the ledger is missing, unreadable or a day old, counts the folder and deletes the least recently
+    /// used entries down to three quarters of the limit (so that the next runs have room before the next
+    /// count). Only files named as this cache names them are counted or deleted.
+    func trim(now: Int64 = Int64(time(nil))) {
+        let stored = added.exchange(0, ordering: .relaxed)
+        guard !readOnly, stored > 0 || !FileManager.default.fileExists(atPath: ledgerPath) else { return }
+        if let ledger = readLedger(), (0..<86_400).contains(now - ledger.countedAt), ledger.usage + stored <= limit {
+            writeLedger(usage: ledger.usage + stored, countedAt: ledger.countedAt)
+            return
+        }
+        guard let usage = countAndTrim() else { return }
+        writeLedger(usage: usage, countedAt: now)
+    }
+
+    /// Counts the folder's entries and deletes the least recently used while they take more than `limit`,
+    /// down to three quarters of it; the disk they take after. Nil when the folder cannot be listed.
+    private func countAndTrim() -> Int64? {
+        let folder = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard folder >= 0 else { return nil }
+        defer { close(folder) }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        var files: [(name: String, usage: Int64, used: Int64)] = []
         for name in names where StagingName.isStaging(name) && StagingName.writerIsGone(name) {
-            unlink(directory + "/" + name)
+            unlinkat(folder, name, 0)
         }
         for name in names where EntryCache.isCacheFileName(name) {
-            let path = directory + "/" + name
             var info = stat()
-            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-            files.append((path, Int64(info.st_size), FileStat(info).modifiedNanoseconds))
+            guard fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            files.append((name, Int64(info.st_blocks) * 512, FileStat(info).modifiedNanoseconds))
         }
-        var total = files.reduce(0) { $0 + $1.size }
-        guard total > limit else { return }
-        for file in files.sorted(by: { $0.used < $1.used }) where total > limit {
-            if unlink(file.path) == 0 { total -= file.size }
+        var total = files.reduce(0) { $0 + $1.usage }
+        guard total > limit else { return total }
+        for file in files.sorted(by: { $0.used < $1.used }) where total > limit / 4 * 3 {
+            if unlinkat(folder, file.name, 0) == 0 { total -= file.usage }
         }
+        return total
+    }
+
+    private var ledgerPath: String { directory + "/usage" }
+
+    /// The ledger: `<bytes> bytes, counted at <seconds since 1970>`.
+    private func readLedger() -> (usage: Int64, countedAt: Int64)? {
+        guard let bytes = FileIO.readWhole(ledgerPath), bytes.count < 100, bytes.last == UInt8(ascii: "\n") else { return nil }
+        let fields = String(decoding: bytes.dropLast(), as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
+        guard fields.count == 5, fields[1] == "bytes,", fields[2] == "counted", fields[3] == "at",
+              let usage = Int64(fields[0]), usage >= 0, let countedAt = Int64(fields[4]) else { return nil }
+        return (usage, countedAt)
+    }
+
+    private func writeLedger(usage: Int64, countedAt: Int64) {
+        try? FileIO.writeAtomically(Data("\(usage) bytes, counted at \(countedAt)\n".utf8), to: ledgerPath)
     }
 
     /// `<64 hex digits>-…`: an entry.
