@@ -462,11 +462,15 @@ struct SpeedMechanismTests {
         cache.trim(now: start + 300 + 86_400)
         #expect(try ledger() == "\(3 * unit) bytes, counted at \(start + 300 + 86_400)\n")
         #expect(try layer.cacheFiles().count == 3)
-        // A ledger that cannot be read: counted.
+        // A ledger that cannot be read, or holds more than any disk: counted.
         try write("three entries, give or take\n", to: layer.cacheFolder + "/usage")
         cache.store(payload())
         cache.trim(now: start + 400 + 86_400)
         #expect(try ledger() == "\(4 * unit) bytes, counted at \(start + 400 + 86_400)\n")
+        try write("\(Int64.max) bytes, counted at \(start + 400 + 86_400)\n", to: layer.cacheFolder + "/usage")
+        cache.store(payload())
+        cache.trim(now: start + 500 + 86_400)
+        #expect(try ledger() == "\(3 * unit) bytes, counted at \(start + 500 + 86_400)\n")
     }
 
     @Test func cacheRejectsAnEntryOfTheWrongSize() throws {

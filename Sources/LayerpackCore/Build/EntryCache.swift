@@ -125,7 +125,8 @@ final class EntryCache: Sendable {
     func trim(now: Int64 = Int64(time(nil))) {
         let stored = added.exchange(0, ordering: .relaxed)
         guard !readOnly, stored > 0 || !FileManager.default.fileExists(atPath: ledgerPath) else { return }
-        if let ledger = readLedger(), (0..<86_400).contains(now - ledger.countedAt), ledger.usage + stored <= limit {
+        // Compared without adding first: a damaged ledger may hold any number.
+        if let ledger = readLedger(), (0..<86_400).contains(now - ledger.countedAt), ledger.usage <= limit - stored {
             writeLedger(usage: ledger.usage + stored, countedAt: ledger.countedAt)
             return
         }
