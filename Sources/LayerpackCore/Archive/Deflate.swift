@@ -70,7 +70,7 @@ enum ChunkedDeflate {
                          loading load: @Sendable (Range<Int>) throws -> Void = { _ in },
                          hashing hash: @Sendable (UnsafeRawBufferPointer) -> Void = { _ in }) throws -> [UInt8] {
         let chunkCount = (input.count + chunkSize - 1) / chunkSize
-        let compressors = CompressorPool(level: level)
+        let compressors = Pool { DeflateCompressor(level: level) }
         let room = DeflateCompressor.bound(of: chunkSize) + 8
         let chunks = ChunkProgress(count: chunkCount)
         var failure: (any Error)?
@@ -92,7 +92,7 @@ enum ChunkedDeflate {
                 }
                 chunks.loaded(iteration)
                 let part = UnsafeMutableRawBufferPointer(rebasing: shared.output[(iteration * room)..<((iteration + 1) * room)])
-                let written = compressors.withCompressor { $0.compress(UnsafeRawBufferPointer(rebasing: shared.input[range]), into: part) }
+                let written = compressors.with { $0.compress(UnsafeRawBufferPointer(rebasing: shared.input[range]), into: part) }
                 chunks.compressed(iteration, size: iteration == chunkCount - 1 ? written : makeContinuable(part, count: written))
             }
             count = 0
@@ -134,21 +134,6 @@ enum ChunkedDeflate {
             size += 1
         }
         return size
-    }
-}
-
-/// Compressors at one level for the threads of a chunked compression, each used by one thread at a time.
-private final class CompressorPool: @unchecked Sendable {
-    private let level: Int
-    private let lock = NSLock()
-    private var idle: [DeflateCompressor] = []
-
-    init(level: Int) { self.level = level }
-
-    func withCompressor<T>(_ body: (DeflateCompressor) -> T) -> T {
-        let compressor = lock.withLock { idle.popLast() } ?? DeflateCompressor(level: level)
-        defer { lock.withLock { idle.append(compressor) } }
-        return body(compressor)
     }
 }
 

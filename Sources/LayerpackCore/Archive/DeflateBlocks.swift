@@ -216,12 +216,8 @@ private final class SkipCode {
     private let lengthCounts = UnsafeMutablePointer<Int>.allocate(capacity: 16)
     /// The symbols by code length, then by value: the canonical order.
     private let sorted: UnsafeMutablePointer<UInt16>
-    private let symbolCount: Int
 
-    init(symbols: Int) {
-        symbolCount = symbols
-        sorted = .allocate(capacity: symbols)
-    }
+    init(symbols: Int) { sorted = .allocate(capacity: symbols) }
 
     deinit {
         table.deallocate()

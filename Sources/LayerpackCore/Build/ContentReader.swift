@@ -12,7 +12,7 @@ final class ContentReader: Sendable {
     let statCache: StatCache?
     private let entryCache: EntryCache?
     private let previousZip: PreviousZip?
-    private let workspaces: WorkspacePool
+    private let workspaces: Pool<Workspace>
     private let counts = WorkCounter()
 
     /// `reusingZip`: whether to copy unchanged entries out of the zip the previous build wrote.
@@ -37,7 +37,8 @@ final class ContentReader: Sendable {
             entryCache = nil
             previousZip = nil
         }
-        workspaces = WorkspacePool(level: config.compressionLevel)
+        let level = config.compressionLevel
+        workspaces = Pool { Workspace(level: level) }
     }
 
     var statistics: WorkStatistics { counts.value }
@@ -79,7 +80,7 @@ final class ContentReader: Sendable {
             counts.add(.reused)
             return reused
         }
-        return try workspaces.withWorkspace { workspace in
+        return try workspaces.with { workspace in
             switch entry.kind {
             case .file:
                 if method == .deflate, ChunkedDeflate.isChunked(size: Int(entry.size)), let compressor = workspace.compressor {
@@ -119,11 +120,11 @@ final class ContentReader: Sendable {
     /// A large file, read chunk by chunk by the threads that compress it, and hashed on one more meanwhile.
     private func largePayload(at index: Int, known: Fingerprint?, level: Int, workspace: Workspace) throws -> EntryPayload {
         let entry = entries[index]
-        let hasher = PieceHasher()
+        let hasher = FingerprintHasher()
         let compressed = try FileIO.read(entry, inPiecesInto: workspace.input) { content, load in
             try ChunkedDeflate.compress(content, level: level, loading: load, hashing: hasher.add)
         }
-        return payload(at: index, method: .deflate, size: Int(entry.size), fingerprint: hasher.fingerprint, known: known) { compressed }
+        return payload(at: index, method: .deflate, size: Int(entry.size), fingerprint: hasher.finish(), known: known) { compressed }
     }
 
     /// The payload of content with this fingerprint: reused when the content is known to the previous zip or
@@ -180,17 +181,18 @@ struct Fingerprint: Equatable, Sendable {
     }
 }
 
-/// A fingerprint taken piece by piece, in order, on one thread; read after that thread is done.
-private final class PieceHasher: @unchecked Sendable {
-    private var sha = SHA256()
+/// A fingerprint taken piece by piece, in order, on one thread; finished after that thread is done.
+final class FingerprintHasher: @unchecked Sendable {
+    private var sha: SHA256? = SHA256()
     private var crc: UInt32 = 0
 
     func add(_ piece: UnsafeRawBufferPointer) {
-        sha.update(piece)
+        sha!.update(piece)
         crc = crc32(piece, continuing: crc)
     }
 
-    var fingerprint: Fingerprint { Fingerprint(digest: sha.copy().finalize(), crc: crc) }
+    /// The fingerprint of all that was added; nothing can be added after.
+    func finish() -> Fingerprint { Fingerprint(digest: sha.take()!.finalize(), crc: crc) }
 }
 
 /// How much work a build or check did, for progress messages and tests.
@@ -238,16 +240,18 @@ final class Workspace {
     init(level: Int) { compressor = level > 0 ? DeflateCompressor(level: level) : nil }
 }
 
-private final class WorkspacePool: @unchecked Sendable {
-    private let level: Int
+/// Objects lent to one thread at a time and kept for the next borrower, so their memory is reused
+/// (workers' workspaces, chunked compression's compressors).
+final class Pool<Item>: @unchecked Sendable {
+    private let make: () -> Item
     private let lock = NSLock()
-    private var idle: [Workspace] = []
+    private var idle: [Item] = []
 
-    init(level: Int) { self.level = level }
+    init(make: @escaping () -> Item) { self.make = make }
 
-    func withWorkspace<T>(_ body: (Workspace) throws -> T) rethrows -> T {
-        let workspace = lock.withLock { idle.popLast() } ?? Workspace(level: level)
-        defer { lock.withLock { idle.append(workspace) } }
-        return try body(workspace)
+    func with<T>(_ body: (Item) throws -> T) rethrows -> T {
+        let item = lock.withLock { idle.popLast() } ?? make()
+        defer { lock.withLock { idle.append(item) } }
+        return try body(item)
     }
 }

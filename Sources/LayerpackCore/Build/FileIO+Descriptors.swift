@@ -93,8 +93,7 @@ extension FileIO {
 
     /// The SHA-256 and CRC-32 of a planned file's content, read 1 MiB at a time, checked as `read(_:into:)` checks it.
     static func fingerprint(_ entry: PlannedEntry) throws -> Fingerprint {
-        var hasher = SHA256()
-        var crc: UInt32 = 0
+        let hasher = FingerprintHasher()
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(entry.size + 1, 1 << 20)), alignment: 16)
         defer { chunk.deallocate() }
         try withPlannedFile(entry) { descriptor in
@@ -105,13 +104,12 @@ extension FileIO {
                 }
                 total += Int64(count)
                 guard total <= entry.size else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
-                hasher.update(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
-                crc = crc32(UnsafeRawBufferPointer(rebasing: chunk[..<count]), continuing: crc)
+                hasher.add(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
                 if count < chunk.count { break }
             }
             guard total == entry.size else { throw BuildError.changedWhileReading(path: entry.sourcePath) }
         }
-        return Fingerprint(digest: hasher.finalize(), crc: crc)
+        return hasher.finish()
     }
 
     /// Opens the entry's file, checks it is still as planned, runs `body`, and checks again.
