@@ -91,8 +91,10 @@ public struct LayerPlan: Sendable {
             excludes: ExcludeRules(LayerConfig.defaultExcludes + config.exclude), symlinks: config.symlinks,
             ownFiles: OwnFiles(config, also: ownFiles.compactMap { $0 }))
         var entries: [PlannedEntry] = []
+        var contributingSources = 0
         for source in config.sources {
             let found = try walker.entries(of: source)
+            if !found.isEmpty { contributingSources += 1 }
             // Sources whose paths interleave are merged by a sort.
             if let last = entries.last, let first = found.first, !bytewiseLess(last.zipPath, first.zipPath) {
                 entries = (entries + found).sorted { bytewiseLess($0.zipPath, $1.zipPath) }
@@ -100,7 +102,9 @@ public struct LayerPlan: Sendable {
                 entries += found
             }
         }
-        try LayerPlan.checkPaths(entries)
+        // One source's walk cannot put two entries at one path, nor a file where a folder is needed: names in
+        // a folder are distinct, and a followed link is a folder of its own name. Only sources meeting can.
+        if contributingSources > 1 { try LayerPlan.checkPaths(entries) }
         guard !entries.isEmpty else { throw BuildError.emptyLayer(file: config.file) }
         self.entries = entries
         let total = totalSize
