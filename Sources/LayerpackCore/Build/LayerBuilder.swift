@@ -101,8 +101,10 @@ public enum LayerBuilder {
             let stagedLock = try FileIO.stage(lockBytes, for: plan.config.lockFilePath)
             try FileIO.commit(stagedZip, to: target)
             try stagedLock.commit()
-            let zip = ZipIdentity(path: target, digest: packed.zipDigest)
-            packed.reader.finish(statCache?.take(), naming: LockMirror(lock, bytes: lockBytes, zip: zip))
+            // The stat cache mirrors the lock and names the zip; without one, neither is hashed or looked up.
+            let mirror = packed.reader.statCache == nil ? nil
+                : LockMirror(lock, bytes: lockBytes, zip: ZipIdentity(path: target, digest: packed.zipDigest))
+            packed.reader.finish(statCache?.take(), naming: mirror)
             return result
         }
         // What runs killed mid-write left beside the files this run wrote.
