@@ -160,6 +160,21 @@ extension TemporaryFolder {
         #expect(quiet.diagnostics.isEmpty)
     }
 
+    /// Entries are examined in runs on several threads; the findings still come in zip path order, and the
+    /// notes count native code wherever it was found.
+    @Test func findingsAcrossManyEntriesComeInZipPathOrder() throws {
+        let folder = try TemporaryFolder()
+        for index in 0..<10_000 { try folder.write(String(format: "build/python/m%05d.py", index), "") }
+        // Far apart in zip order: in different runs of entries.
+        for index in [9_000, 100, 5_000] {
+            try folder.write(String(format: "build/python/m%05d.so", index), syntheticELF(machine: ELFFile.machineAArch64))
+        }
+        let result = try LayerBuilder.build(try layer(folder, "layout: python\ncompatible_architectures: [x86_64]\nverify: warn\n"))
+        let named = result.diagnostics.filter { $0.severity == .warning }.map { $0.message.prefix { $0 != " " } }
+        #expect(named == ["`python/m00100.so`", "`python/m05000.so`", "`python/m09000.so`"])
+        #expect(result.diagnostics.contains { $0.severity == .note && $0.message.contains("no `compatible_runtimes`") })
+    }
+
     @Test func bothArchitecturesAllowOnlyLayersWithoutNativeCode() throws {
         let folder = try TemporaryFolder()
         try folder.write("build/python/pure.py", "x = 1\n")

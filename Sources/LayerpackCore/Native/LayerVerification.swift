@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// `verify:`: what a build does when a file in the layer would not load on the layer's Lambda target.
 public enum VerifyMode: String, Sendable, CaseIterable {
@@ -54,33 +55,27 @@ public enum LayerVerification {
         return notes + findings.map { Diagnostic(.warning, $0.message) }
     }
 
-    /// The findings, in zip path order, and the notes about skipped checks.
+    /// The findings, in zip path order, and the notes about skipped checks. Runs of entries are examined on
+    /// every core at once (this runs for every entry before anything is packed); their findings are joined
+    /// in order, and the first error in zip path order is thrown.
     static func examine(_ plan: LayerPlan, systems: RuntimeSystems) throws -> (findings: [VerificationFinding], notes: [Diagnostic]) {
         let target = Target(config: plan.config, systems: systems)
+        let runLength = 4096
+        let runs = (plan.entries.count + runLength - 1) / runLength
+        let results = Mutex([Result<Examined, any Error>?](repeating: nil, count: runs))
+        DispatchQueue.concurrentPerform(iterations: runs) { run in
+            let entries = plan.entries[(run * runLength)..<min((run + 1) * runLength, plan.entries.count)]
+            let result = Result { try examine(entries, in: plan, target: target) }
+            results.withLock { $0[run] = result }
+        }
         var findings: [VerificationFinding] = []
         var sawNativeCode = false
         var sawPythonBuild = false
-        for entry in plan.entries {
-            guard case .file(let executable) = entry.kind, executable || mayBeExamined(entry.zipPath) else { continue }
-            let name = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(entry.zipPath[entry.zipPath.utf8.index(after: $0)...]) } ?? entry.zipPath
-            var problems: [String] = []
-            if executable || isSharedObjectName(name), let elf = try ELFFile.read(path: entry.sourcePath) {
-                sawNativeCode = true
-                problems += target.problems(with: elf)
-            }
-            if let version = cpythonVersion(inModuleName: name) {
-                sawPythonBuild = true
-                problems += target.problems(withExtensionFor: version)
-            }
-            if name == "WHEEL", entry.zipPath.split(separator: "/").dropLast().last?.hasSuffix(".dist-info") == true {
-                sawPythonBuild = true
-                let text = (try? String(contentsOfFile: entry.sourcePath, encoding: .utf8)) ?? ""
-                problems += target.problems(withWheelTags: wheelTags(text))
-            }
-            if !problems.isEmpty {
-                let where_ = entry.sourcePath == entry.origin ? "`\(entry.zipPath)`" : "`\(entry.zipPath)` (from `\(plan.config.relativePath(entry.sourcePath))`)"
-                findings.append(VerificationFinding(zipPath: entry.zipPath, message: "\(where_) \(problems.joined(separator: "; it also "))."))
-            }
+        for result in results.withLock({ $0 }) {
+            let examined = try result!.get()
+            findings += examined.findings
+            sawNativeCode = sawNativeCode || examined.sawNativeCode
+            sawPythonBuild = sawPythonBuild || examined.sawPythonBuild
         }
         var notes: [Diagnostic] = []
         if sawNativeCode || sawPythonBuild, plan.config.compatibleRuntimes.isEmpty {
@@ -90,6 +85,40 @@ public enum LayerVerification {
             notes.append(Diagnostic(.note, "The layer holds native code but has no `compatible_architectures`, so its ELF files were not checked against an architecture.", at: .file(path: plan.config.file, line: nil)))
         }
         return (findings, notes)
+    }
+
+    /// What examining some of a plan's entries found.
+    private struct Examined: Sendable {
+        var findings: [VerificationFinding] = []
+        var sawNativeCode = false
+        var sawPythonBuild = false
+    }
+
+    private static func examine(_ entries: ArraySlice<PlannedEntry>, in plan: LayerPlan, target: Target) throws -> Examined {
+        var examined = Examined()
+        for entry in entries {
+            guard case .file(let executable) = entry.kind, executable || mayBeExamined(entry.zipPath) else { continue }
+            let name = entry.zipPath.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(entry.zipPath[entry.zipPath.utf8.index(after: $0)...]) } ?? entry.zipPath
+            var problems: [String] = []
+            if executable || isSharedObjectName(name), let elf = try ELFFile.read(path: entry.sourcePath) {
+                examined.sawNativeCode = true
+                problems += target.problems(with: elf)
+            }
+            if let version = cpythonVersion(inModuleName: name) {
+                examined.sawPythonBuild = true
+                problems += target.problems(withExtensionFor: version)
+            }
+            if name == "WHEEL", entry.zipPath.split(separator: "/").dropLast().last?.hasSuffix(".dist-info") == true {
+                examined.sawPythonBuild = true
+                let text = (try? String(contentsOfFile: entry.sourcePath, encoding: .utf8)) ?? ""
+                problems += target.problems(withWheelTags: wheelTags(text))
+            }
+            if !problems.isEmpty {
+                let where_ = entry.sourcePath == entry.origin ? "`\(entry.zipPath)`" : "`\(entry.zipPath)` (from `\(plan.config.relativePath(entry.sourcePath))`)"
+                examined.findings.append(VerificationFinding(zipPath: entry.zipPath, message: "\(where_) \(problems.joined(separator: "; it also "))."))
+            }
+        }
+        return examined
     }
 
     /// Whether the last name of `zipPath` could be one examined below (a shared object, a CPython
