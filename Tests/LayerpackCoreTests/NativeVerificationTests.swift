@@ -175,6 +175,30 @@ extension TemporaryFolder {
         #expect(result.diagnostics.contains { $0.severity == .note && $0.message.contains("no `compatible_runtimes`") })
     }
 
+    @Test func aSourceHoldingNodeModulesItselfIsAnErrorNamingTheFolderToGiveInstead() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("nodejs/node_modules/left-pad/index.js", "module.exports = 1\n")
+        try folder.write("nodejs/node_modules/left-pad/node_modules/dep/index.js", "module.exports = 2\n")
+        try folder.write("layerpack.yml", "layer_name: pad\nlayout: nodejs\nsources: [nodejs]\n")
+        let nested = try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml")))
+        #expect(nested.entries.first?.zipPath == "nodejs/node_modules/node_modules/left-pad/index.js")
+        expectError("`nodejs/node_modules/node_modules/`", "`nodejs/node_modules/node_modules/left-pad/index.js`", "`/opt/nodejs/node_modules/`",
+                    "`sources: [nodejs/node_modules]`", "nothing was written") {
+            _ = try LayerBuilder.build(nested)
+        }
+        #expect(!folder.exists("dist/pad.zip"))
+        // As the error says; a package's own node_modules is where Node.js looks for its dependencies.
+        try folder.write("layerpack.yml", "layer_name: pad\nlayout: nodejs\nsources: [nodejs/node_modules]\n")
+        let result = try LayerBuilder.build(try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml"))))
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.lock.entries.keys.sorted() == ["nodejs/node_modules/left-pad/index.js", "nodejs/node_modules/left-pad/node_modules/dep/index.js"])
+        // `verify: warn` builds it, with the finding as a warning.
+        try folder.write("layerpack.yml", "layer_name: pad\nlayout: nodejs\nsources: [nodejs]\nverify: warn\n")
+        let warned = try LayerBuilder.build(try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml"))))
+        #expect(warned.diagnostics.map(\.severity) == [.warning])
+        #expect(warned.diagnostics.first?.message.contains("`sources: [nodejs/node_modules]`") == true)
+    }
+
     @Test func bothArchitecturesAllowOnlyLayersWithoutNativeCode() throws {
         let folder = try TemporaryFolder()
         try folder.write("build/python/pure.py", "x = 1\n")

@@ -39,7 +39,7 @@ public enum VerificationError: Error, CustomStringConvertible, Equatable, Diagno
 /// Checks every native file of a plan against the layer's targets before anything is packed: the ELF
 /// machine against `compatible_architectures`, the glibc symbol versions against the OS of each runtime
 /// in `compatible_runtimes` (`templates/runtimes.yml`), and Python extension modules and wheel tags
-/// against the python runtimes.
+/// against the python runtimes; and that no packages sit where Node.js does not look for them.
 ///
 /// ELF files are looked for among the files named `*.so`, `*.so.N…` or `*.node` and the executable
 /// files; only their headers and `.gnu.version_r` are read.
@@ -77,6 +77,9 @@ public enum LayerVerification {
             sawNativeCode = sawNativeCode || examined.sawNativeCode
             sawPythonBuild = sawPythonBuild || examined.sawPythonBuild
         }
+        if let nested = nestedNodeModules(plan) {
+            findings.insert(nested, at: findings.firstIndex { !bytewiseLess($0.zipPath, nested.zipPath) } ?? findings.endIndex)
+        }
         var notes: [Diagnostic] = []
         if sawNativeCode || sawPythonBuild, plan.config.compatibleRuntimes.isEmpty {
             notes.append(Diagnostic(.note, "The layer holds native code but has no `compatible_runtimes`, so its Python versions and glibc needs were not checked against a Lambda runtime.", at: .file(path: plan.config.file, line: nil)))
@@ -85,6 +88,23 @@ public enum LayerVerification {
             notes.append(Diagnostic(.note, "The layer holds native code but has no `compatible_architectures`, so its ELF files were not checked against an architecture.", at: .file(path: plan.config.file, line: nil)))
         }
         return (findings, notes)
+    }
+
+    /// Packages under `nodejs/node_modules/node_modules/`, where `require` does not look (Lambda adds
+    /// `/opt/nodejs/node_modules` to `NODE_PATH`, and npm allows no package of that name): a source that
+    /// holds `node_modules/` itself, given instead of that folder.
+    private static func nestedNodeModules(_ plan: LayerPlan) -> VerificationFinding? {
+        let folder = "nodejs/node_modules/node_modules/"
+        let entries = plan.entries
+        // The first entry at or after `folder` in zip path order.
+        var low = 0, high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if bytewiseLess(entries[middle].zipPath, folder) { low = middle + 1 } else { high = middle }
+        }
+        guard low < entries.count, entries[low].zipPath.utf8.starts(with: folder.utf8) else { return nil }
+        let entry = entries[low]
+        return VerificationFinding(zipPath: folder, message: "`\(folder)` holds `\(entry.zipPath)` and more where Node.js does not look for packages (it looks in `/opt/nodejs/node_modules/`): the source `\(entry.origin)` holds a `node_modules` folder itself. Give that folder as the source instead, as in `sources: [\(entry.origin)/node_modules]`.")
     }
 
     /// What examining some of a plan's entries found.
