@@ -42,20 +42,21 @@ with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as arch
 
 
 class Shape:
-    """A corpus: a folder holding `top` (what zip packs), the layerpack config, and the file an
-    incremental build sees edited."""
+    """A corpus: a folder holding `top` (what zip packs), the layerpack config (its `source` puts the
+    files at the paths zip gives them), and the file an incremental build sees edited."""
 
-    def __init__(self, name, folder, top, layout, edited, goals):
-        self.name, self.folder, self.top, self.layout, self.edited, self.goals = name, folder, top, layout, edited, goals
+    def __init__(self, name, folder, top, layout, source, edited, goals):
+        self.name, self.folder, self.top, self.layout, self.source = name, folder, top, layout, source
+        self.edited, self.goals = edited, goals
 
 
 SHAPES = {
-    "scipy": Shape("scipy", SCIPY, "python", "python", "python/pandas/core/frame.py",
+    "scipy": Shape("scipy", SCIPY, "python", "python", "python", "python/pandas/core/frame.py",
                    {"build": 0.25, "incremental": 0.02, "check": 0.01}),
-    "small-files": Shape("small-files", WORK / "small-files", "nodejs", "nodejs", None,
+    "small-files": Shape("small-files", WORK / "small-files", "nodejs", "nodejs", "nodejs/node_modules", None,
                          {"build": 0.35, "incremental": 0.10, "check": 0.06}),
-    "big-file": Shape("big-file", WORK / "big-file", "bin", "provided", None, {"build": 0.25}),
-    "1k-files": Shape("1k-files", WORK / "1k-files", "nodejs", "nodejs", None, {"build": 0.8}),
+    "big-file": Shape("big-file", WORK / "big-file", "bin", "provided", "{path: bin, to: bin}", None, {"build": 0.25}),
+    "1k-files": Shape("1k-files", WORK / "1k-files", "nodejs", "nodejs", "nodejs/node_modules", None, {"build": 0.8}),
 }
 
 
@@ -89,7 +90,7 @@ def bench(shape, binary, args):
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     config = shape.folder / "layerpack.yml"
-    config.write_text(f"layer_name: bench-{shape.name}\nlayout: {shape.layout}\nsources: [{shape.top}]\n"
+    config.write_text(f"layer_name: bench-{shape.name}\nlayout: {shape.layout}\nsources: [{shape.source}]\n"
                       f"filename: {out / 'layerpack.zip'}\n")
     for leftover in [".layerpack", "layerpack.lock"]:
         path = shape.folder / leftover
@@ -256,8 +257,12 @@ def report(shape, measures, times, memory, rounds, binary, out):
         print(f"| {name} | {median:.3f} s | {median / baseline:.3f} | {goal} | {sizes} | {max(memory[name]) / 1024:.0f} MiB |")
     with zipfile.ZipFile(out / "full.zip") as archive:
         bad = archive.testzip()
-    print(f"\nlayerpack's zip: {'every CRC checks out' if bad is None else 'BAD ENTRY ' + bad} (Python zipfile.testzip)\n",
-          flush=True)
+        names = set(archive.namelist())
+    with zipfile.ZipFile(out / "zip.zip") as archive:
+        # zip also stores each folder as an entry of its own.
+        same = names == {name for name in archive.namelist() if not name.endswith("/")}
+    print(f"\nlayerpack's zip: {'every CRC checks out' if bad is None else 'BAD ENTRY ' + bad} (Python zipfile.testzip); "
+          f"{'the same files as' if same else 'OTHER FILES THAN'} zip's\n", flush=True)
 
 
 def cpu_model():
