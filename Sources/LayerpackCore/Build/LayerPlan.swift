@@ -146,12 +146,18 @@ public struct LayerPlan: Sendable {
 
     /// The index of the entry at `path` in entries sorted by zip path.
     private static func index(of path: Substring, in sorted: [PlannedEntry]) -> Int? {
+        let low = firstIndex(notBefore: path, in: sorted)
+        return low < sorted.count && sameBytes(sorted[low].zipPath[...], path) ? low : nil
+    }
+
+    /// The index of the first of `sorted` (entries in zip path order) whose path does not sort before `path`.
+    static func firstIndex(notBefore path: Substring, in sorted: [PlannedEntry]) -> Int {
         var low = 0, high = sorted.count
         while low < high {
             let middle = (low + high) / 2
             if bytewiseLess(sorted[middle].zipPath[...], path) { low = middle + 1 } else { high = middle }
         }
-        return low < sorted.count && sameBytes(sorted[low].zipPath[...], path) ? low : nil
+        return low
     }
 }
 

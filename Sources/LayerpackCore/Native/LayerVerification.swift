@@ -95,15 +95,9 @@ public enum LayerVerification {
     /// holds `node_modules/` itself, given instead of that folder.
     private static func nestedNodeModules(_ plan: LayerPlan) -> VerificationFinding? {
         let folder = "nodejs/node_modules/node_modules/"
-        let entries = plan.entries
-        // The first entry at or after `folder` in zip path order.
-        var low = 0, high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            if bytewiseLess(entries[middle].zipPath, folder) { low = middle + 1 } else { high = middle }
-        }
-        guard low < entries.count, entries[low].zipPath.utf8.starts(with: folder.utf8) else { return nil }
-        let entry = entries[low]
+        let first = LayerPlan.firstIndex(notBefore: folder[...], in: plan.entries)
+        guard first < plan.entries.count, plan.entries[first].zipPath.utf8.starts(with: folder.utf8) else { return nil }
+        let entry = plan.entries[first]
         return VerificationFinding(zipPath: folder, message: "`\(folder)` holds `\(entry.zipPath)` and more where Node.js does not look for packages (it looks in `/opt/nodejs/node_modules/`): the source `\(entry.origin)` holds a `node_modules` folder itself. Give that folder as the source instead, as in `sources: [\(entry.origin)/node_modules]`.")
     }
 
