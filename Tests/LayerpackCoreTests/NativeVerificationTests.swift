@@ -182,7 +182,7 @@ extension TemporaryFolder {
         try folder.write("layerpack.yml", "layer_name: pad\nlayout: nodejs\nsources: [nodejs]\n")
         let nested = try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml")))
         #expect(nested.entries.first?.zipPath == "nodejs/node_modules/node_modules/left-pad/index.js")
-        expectError("`nodejs/node_modules/node_modules/`", "`nodejs/node_modules/node_modules/left-pad/index.js`", "`/opt/nodejs/node_modules/`",
+        expectError("`nodejs/node_modules/node_modules/` holds `nodejs/node_modules/node_modules/left-pad/index.js` and 1 more", "`/opt/nodejs/node_modules/`",
                     "`sources: [nodejs/node_modules]`", "nothing was written") {
             _ = try LayerBuilder.build(nested)
         }
@@ -197,6 +197,21 @@ extension TemporaryFolder {
         let warned = try LayerBuilder.build(try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml"))))
         #expect(warned.diagnostics.map(\.severity) == [.warning])
         #expect(warned.diagnostics.first?.message.contains("`sources: [nodejs/node_modules]`") == true)
+    }
+
+    @Test func aSourceHoldingSitePackagesItselfIsAnErrorNamingTheFolderToGiveInstead() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("venv/lib/python3.12/site-packages/six.py", "x = 1\n")
+        try folder.write("layerpack.yml", "layer_name: six\nlayout: python\nsources: [venv/lib/python3.12]\n")
+        expectError("`python/site-packages/` holds `python/site-packages/six.py` where", "`/opt/python/lib/python3.X/site-packages/`",
+                    "`sources: [venv/lib/python3.12/site-packages]`", "nothing was written") {
+            _ = try LayerBuilder.build(try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml"))))
+        }
+        // As the error says; or the whole virtualenv's `lib/`, at the path Lambda puts on `sys.path` too.
+        for sources in ["[venv/lib/python3.12/site-packages]", "[{path: venv/lib, to: python/lib}]"] {
+            try folder.write("layerpack.yml", "layer_name: six\nlayout: python\nsources: \(sources)\n")
+            #expect(try LayerBuilder.build(try LayerPlan(config: try LayerConfig.load(path: folder.url("layerpack.yml")))).diagnostics.isEmpty)
+        }
     }
 
     @Test func bothArchitecturesAllowOnlyLayersWithoutNativeCode() throws {

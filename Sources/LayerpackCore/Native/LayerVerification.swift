@@ -39,7 +39,7 @@ public enum VerificationError: Error, CustomStringConvertible, Equatable, Diagno
 /// Checks every native file of a plan against the layer's targets before anything is packed: the ELF
 /// machine against `compatible_architectures`, the glibc symbol versions against the OS of each runtime
 /// in `compatible_runtimes` (`templates/runtimes.yml`), and Python extension modules and wheel tags
-/// against the python runtimes; and that no packages sit where Node.js does not look for them.
+/// against the python runtimes; and that nothing sits in a folder no runtime looks in.
 ///
 /// ELF files are looked for among the files named `*.so`, `*.so.N…` or `*.node` and the executable
 /// files; only their headers and `.gnu.version_r` are read.
@@ -77,8 +77,8 @@ public enum LayerVerification {
             sawNativeCode = sawNativeCode || examined.sawNativeCode
             sawPythonBuild = sawPythonBuild || examined.sawPythonBuild
         }
-        if let nested = nestedNodeModules(plan) {
-            findings.insert(nested, at: findings.firstIndex { !bytewiseLess($0.zipPath, nested.zipPath) } ?? findings.endIndex)
+        for unreached in findingsForUnreachedFolders(in: plan) {
+            findings.insert(unreached, at: findings.firstIndex { !bytewiseLess($0.zipPath, unreached.zipPath) } ?? findings.endIndex)
         }
         var notes: [Diagnostic] = []
         if sawNativeCode || sawPythonBuild, plan.config.compatibleRuntimes.isEmpty {
@@ -90,15 +90,26 @@ public enum LayerVerification {
         return (findings, notes)
     }
 
-    /// Packages under `nodejs/node_modules/node_modules/`, where `require` does not look (Lambda adds
-    /// `/opt/nodejs/node_modules` to `NODE_PATH`, and npm allows no package of that name): a source that
-    /// holds `node_modules/` itself, given instead of that folder.
-    private static func nestedNodeModules(_ plan: LayerPlan) -> VerificationFinding? {
-        let folder = "nodejs/node_modules/node_modules/"
-        let first = LayerPlan.firstIndex(notBefore: folder[...], in: plan.entries)
-        guard first < plan.entries.count, plan.entries[first].zipPath.utf8.starts(with: folder.utf8) else { return nil }
-        let entry = plan.entries[first]
-        return VerificationFinding(zipPath: folder, message: "`\(folder)` holds `\(entry.zipPath)` and more where Node.js does not look for packages (it looks in `/opt/nodejs/node_modules/`): the source `\(entry.origin)` holds a `node_modules` folder itself. Give that folder as the source instead, as in `sources: [\(entry.origin)/node_modules]`.")
+    /// Folders no runtime ever looks in, each with the folder a source holds itself and names the
+    /// runtime's own: a source given instead of that folder puts everything one level too deep.
+    static let unreachedFolders: [(zipPath: String, heldFolder: String, runtime: String, looksIn: String)] = [
+        // npm allows no package named `node_modules`.
+        ("nodejs/node_modules/node_modules/", "node_modules", "Node.js", "`/opt/nodejs/node_modules/`"),
+        // `site-packages` is no module name, and no `.pth` file is read there.
+        ("python/site-packages/", "site-packages", "Python", "`/opt/python/` and `/opt/python/lib/python3.X/site-packages/`"),
+    ]
+
+    /// A finding for each of `unreachedFolders` that holds anything, naming its first entry and the source to give instead.
+    private static func findingsForUnreachedFolders(in plan: LayerPlan) -> [VerificationFinding] {
+        unreachedFolders.compactMap { folder in
+            let first = LayerPlan.firstIndex(notBefore: folder.zipPath[...], in: plan.entries)
+            guard first < plan.entries.count, plan.entries[first].zipPath.utf8.starts(with: folder.zipPath.utf8) else { return nil }
+            let entry = plan.entries[first]
+            // Past the folder's entries: the first path after every `…/x`, `…0` (`0` follows `/`).
+            let others = LayerPlan.firstIndex(notBefore: folder.zipPath.dropLast() + "0", in: plan.entries) - first - 1
+            let held = others == 0 ? "`\(entry.zipPath)`" : "`\(entry.zipPath)` and \(others) more"
+            return VerificationFinding(zipPath: folder.zipPath, message: "`\(folder.zipPath)` holds \(held) where \(folder.runtime) does not look (it looks in \(folder.looksIn)): the source `\(entry.origin)` holds a `\(folder.heldFolder)` folder itself. Give that folder as the source instead, as in `sources: [\(entry.origin)/\(folder.heldFolder)]`.")
+        }
     }
 
     /// What examining some of a plan's entries found.
