@@ -90,9 +90,9 @@ public enum LayerVerification {
         return (findings, notes)
     }
 
-    /// Folders no runtime ever looks in, each with the folder a source holds itself and names the
-    /// runtime's own: a source given instead of that folder puts everything one level too deep.
-    static let unreachedFolders: [(zipPath: String, heldFolder: String, runtime: String, looksIn: String)] = [
+    /// Folders no runtime ever looks in; each with the folder whose contents belong one level up (a source
+    /// that holds it, given instead of it, puts them there), the runtime, and where it does look.
+    private static let unreachedFolders: [(zipPath: String, heldFolder: String, runtime: String, looksIn: String)] = [
         // npm allows no package named `node_modules`.
         ("nodejs/node_modules/node_modules/", "node_modules", "Node.js", "`/opt/nodejs/node_modules/`"),
         // `site-packages` is no module name, and no `.pth` file is read there.
